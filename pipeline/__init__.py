@@ -1,0 +1,3 @@
+"""fwtriage: firmware backdoor triage."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,90 @@
+"""One Settings object, read from FWTRIAGE_* environment variables.
+
+Every limit that protects a worker from a hostile image lives here, with a
+default sane for a laptop, so a lab can tune it without touching code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quotas that bound one image's extraction; hitting one is recorded, never fatal."""
+
+    max_depth: int = 16
+    max_files: int = 200_000
+    total_bytes_factor: int = 8  # total extracted bytes may reach this many times the image...
+    total_bytes_floor: int = GIB  # ...or this, whichever is larger
+    max_ratio: float = 200.0  # per-member expansion ratio beyond which a member is a bomb...
+    ratio_floor: int = 64 * MIB  # ...once it has produced at least this many bytes
+    extractor_seconds: float = 300.0  # wall time of one extractor on one container
+    max_carves: int = 512  # carved chunks per container (signature floods)
+    tool_memory: int = 2 * GIB  # address-space rlimit of external tools
+
+    def total_bytes_for(self, image_size: int) -> int:
+        return max(self.total_bytes_factor * image_size, self.total_bytes_floor)
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        d = cls()
+        return cls(
+            max_depth=_env_int("FWTRIAGE_MAX_DEPTH", d.max_depth),
+            max_files=_env_int("FWTRIAGE_MAX_FILES", d.max_files),
+            total_bytes_factor=_env_int("FWTRIAGE_TOTAL_BYTES_FACTOR", d.total_bytes_factor),
+            total_bytes_floor=_env_int("FWTRIAGE_TOTAL_BYTES_FLOOR", d.total_bytes_floor),
+            max_ratio=_env_float("FWTRIAGE_MAX_RATIO", d.max_ratio),
+            ratio_floor=_env_int("FWTRIAGE_RATIO_FLOOR", d.ratio_floor),
+            extractor_seconds=_env_float("FWTRIAGE_EXTRACTOR_SECONDS", d.extractor_seconds),
+            max_carves=_env_int("FWTRIAGE_MAX_CARVES", d.max_carves),
+            tool_memory=_env_int("FWTRIAGE_TOOL_MEMORY", d.tool_memory),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where fwtriage keeps its data and how far it lets an image go."""
+
+    home: Path = field(default_factory=lambda: Path("fwtriage-data"))
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            home=Path(os.environ.get("FWTRIAGE_HOME", "fwtriage-data")).absolute(),
+            limits=Limits.from_env(),
+        )

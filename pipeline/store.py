@@ -1,0 +1,122 @@
+"""Content-addressed blob store: every unique blob is kept once, under its sha256.
+
+Blobs are written through a ``BlobWriter`` that hashes while it writes (one
+pass, constant memory), then renamed into place and made read-only, so the
+evidence is never altered after it is stored. ``open_verified`` re-hashes a
+blob on read: a blob corrupted on disk is detected, never silently used.
+
+``BlobStore`` is the interface; ``LocalBlobStore`` keeps blobs on a local or
+shared filesystem. An S3-compatible backend implements the same methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK = 1 << 20
+
+
+class BlobCorrupted(Exception):
+    """A stored blob no longer hashes to its name."""
+
+
+class BlobWriter:
+    """Streams bytes to a temporary file while hashing them."""
+
+    def __init__(self, handle: BinaryIO, temp_path: Path) -> None:
+        self._handle = handle
+        self.temp_path = temp_path
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._handle.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+class BlobStore(Protocol):
+    """What the pipeline needs from a store, whatever keeps the bytes."""
+
+    def writer(self) -> Iterator[BlobWriter]: ...
+    def commit(self, writer: BlobWriter) -> str: ...
+    def discard(self, writer: BlobWriter) -> None: ...
+    def put_file(self, path: Path) -> str: ...
+    def exists(self, sha256: str) -> bool: ...
+    def path(self, sha256: str) -> Path: ...
+    def open_verified(self, sha256: str) -> BinaryIO: ...
+
+
+class LocalBlobStore:
+    """Blobs under ``root/blobs/ab/cd/<sha256>``, temporaries under ``root/tmp``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.tmp = self.root / "tmp"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.blobs / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    @contextmanager
+    def writer(self) -> Iterator[BlobWriter]:
+        """A writer whose blob is committed by ``commit``; discarded if never committed."""
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+        temp_path = Path(name)
+        with os.fdopen(fd, "wb") as handle:
+            blob_writer = BlobWriter(handle, temp_path)
+            try:
+                yield blob_writer
+            finally:
+                handle.flush()
+        temp_path.unlink(missing_ok=True)
+
+    def commit(self, writer: BlobWriter) -> str:
+        """Move the writer's bytes into place under their hash; a duplicate is dropped."""
+        sha256 = writer.sha256
+        final = self.path(sha256)
+        if final.exists():
+            writer.temp_path.unlink(missing_ok=True)
+            return sha256
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(writer.temp_path, 0o444)
+        os.replace(writer.temp_path, final)
+        return sha256
+
+    def discard(self, writer: BlobWriter) -> None:
+        writer.temp_path.unlink(missing_ok=True)
+
+    def put_file(self, path: Path) -> str:
+        """Copy a file into the store, streaming; returns its sha256."""
+        with self.writer() as blob_writer, open(path, "rb") as source:
+            while chunk := source.read(CHUNK):
+                blob_writer.write(chunk)
+            return self.commit(blob_writer)
+
+    def open_verified(self, sha256: str) -> BinaryIO:
+        """Open a blob after checking it still hashes to its name."""
+        path = self.path(sha256)
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise BlobCorrupted(f"blob {sha256} is corrupted on disk (hashes to {digest.hexdigest()})")
+        return open(path, "rb")

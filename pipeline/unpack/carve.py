@@ -1,0 +1,121 @@
+"""Carving: find chunks of known formats at offsets inside an unidentified blob.
+
+Raw flash dumps hold a bootloader, a kernel, a filesystem or two at offsets
+and no table saying where. binwalk's signature scan (its Python API) proposes
+offsets with a description; our own magic scan adds the formats binwalk does
+not know. A candidate becomes a chunk only when its format module confirms it
+and computes its length, so a magic number inside a binary is not a chunk.
+
+Known limitations: formats whose module cannot compute a chunk length are
+not carved; a signature flood stops at ``max_carves`` and is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.unpack.format import Format
+
+BINWALK_MIN_SIZE = 64 * 1024  # below this, binwalk's fixed start-up cost dwarfs any find
+SCAN_READ = 1 << 20
+
+
+@dataclass(frozen=True)
+class Chunk:
+    offset: int
+    length: int
+    format: type[Format]
+
+
+@dataclass(frozen=True)
+class CarveResult:
+    chunks: list[Chunk]
+    candidates: int
+    flooded: bool
+
+
+@functools.cache
+def _binwalk():  # noqa: ANN202 - the module has no type information
+    """binwalk is imported lazily: it is slow to import and only needed for carving."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import binwalk
+
+    return binwalk
+
+
+def binwalk_hits(path: Path) -> list[tuple[int, str]]:
+    """(offset, description) of every valid binwalk signature in a file."""
+    binwalk = _binwalk()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        modules = binwalk.scan(str(path), signature=True, quiet=True)
+    return [(r.offset, r.description) for m in modules for r in m.results if r.valid]
+
+
+def magic_hits(path: Path, magics: Sequence[bytes]) -> list[int]:
+    """Offsets of our own carve magics, scanning the file in overlapping windows."""
+    if not magics:
+        return []
+    overlap = max(len(m) for m in magics) - 1
+    pattern = re.compile(b"|".join(re.escape(m) for m in magics))
+    offsets: list[int] = []
+    with open(path, "rb") as handle:
+        base, previous = 0, b""
+        while block := handle.read(SCAN_READ):
+            window = previous + block
+            start = base - len(previous)
+            offsets.extend(start + m.start() for m in pattern.finditer(window) if m.start() + len(m.group())
+                           > len(previous))
+            previous = window[-overlap:] if overlap else b""
+            base += len(block)
+    return sorted(set(offsets))
+
+
+def _candidates(path: Path, size: int, formats: Sequence[type[Format]]) -> list[tuple[int, type[Format]]]:
+    found: list[tuple[int, type[Format]]] = []
+    if size >= BINWALK_MIN_SIZE:
+        walkable = [f for f in formats if f.binwalk]
+        for offset, description in binwalk_hits(path):
+            found.extend((offset, f) for f in walkable if any(p.search(description) for p in f.binwalk))
+    own = [f for f in formats if f.carve_magics]
+    for offset in magic_hits(path, [m for f in own for m in f.carve_magics]):
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            head = handle.read(16)
+        found.extend((offset, f) for f in own if any(head.startswith(m) for m in f.carve_magics))
+    return sorted(set(found), key=lambda item: (item[0], -item[1].priority, item[1].name))
+
+
+def find_chunks(path: Path, size: int, formats: Sequence[type[Format]], max_carves: int) -> CarveResult:
+    """Confirmed, non-overlapping chunks in a blob, in offset order."""
+    candidates = _candidates(path, size, formats)
+    chunks: list[Chunk] = []
+    end_of_last = 0
+    attempts = 0
+    flooded = False
+    with open(path, "rb") as handle:
+        for offset, fmt in candidates:
+            if offset < end_of_last:
+                continue
+            attempts += 1
+            if len(chunks) >= max_carves or attempts > max_carves * 8:
+                flooded = True
+                break
+            try:
+                length = fmt.chunk_length(handle, offset, size - offset)
+            except (ValueError, OSError, EOFError, io.UnsupportedOperation):
+                length = None
+            if length and length > 0:
+                length = min(length, size - offset)
+                chunks.append(Chunk(offset, length, fmt))
+                end_of_last = offset + length
+    return CarveResult(chunks, len(candidates), flooded)
