@@ -1,0 +1,1 @@
+"""Generator of synthetic firmware images with planted behaviours, clean twins and hostile inputs."""

@@ -1,0 +1,1 @@
+"""One module per family of samples; each exposes ``build(ctx) -> list[Sample]``."""
