@@ -62,8 +62,8 @@ def sanitise_member_name(raw: str | bytes, *, rooted: bool) -> SanitisedName:
     caps lengths. ``rooted`` names (filesystem paths) are shown with a leading
     ``/``; it is cosmetic: nothing is ever written under these names.
     """
-    text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
     parts: list[str] = []
     for part in text.replace("\\", "/").split("/"):
         cleaned = "".join(ch for ch in part if unicodedata.category(ch)[0] != "C")
@@ -73,7 +73,8 @@ def sanitise_member_name(raw: str | bytes, *, rooted: bool) -> SanitisedName:
         parts.append(cleaned.encode()[:MAX_COMPONENT].decode("utf-8", "ignore"))
     joined = "/".join(parts)[:MAX_NAME] or "_unnamed"
     naive = [part for part in text.split("/") if part not in ("", ".")]
-    changed = parts != naive or (not rooted and text.startswith("/"))
+    lossy = isinstance(raw, bytes) and text.encode() != raw
+    changed = lossy or parts != naive or (not rooted and text.startswith("/"))
     return SanitisedName(path="/" + joined if rooted else joined, changed=changed)
 
 

@@ -1,0 +1,59 @@
+# fwtriage: `make demo` unpacks the bundled samples, `make test` runs the test suite.
+# Both install what they need on a fresh Debian machine (apt packages included).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_OUT ?= demo-out
+
+APT_PACKAGES := binwalk squashfs-tools mtd-utils android-sdk-libsparse-utils mkbootimg u-boot-tools \
+	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-mipsel-linux-gnu libc6-dev-mipsel-cross \
+	yara bubblewrap p7zip-full cpio e2fsprogs brotli liblzo2-dev lz4 zstd xz-utils dosfstools mtools \
+	erofs-utils libarchive13 libmagic1 aapt libsmali-java default-jre-headless gcc python3-dev
+
+.PHONY: setup system venv samples demo test lint bench clean
+
+setup: venv
+
+system: $(STAMPS)/system
+$(STAMPS)/system:
+	$(SUDO) dpkg --add-architecture armhf
+	$(SUDO) dpkg --add-architecture mipsel
+	$(SUDO) apt-get update -qq || true  # a mirror mid-sync must not stop us; install fails if truly missing
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES)
+	mkdir -p $(STAMPS) && touch $@
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: $(STAMPS)/system pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python scripts/link_binwalk.py
+	mkdir -p $(STAMPS) && touch $@
+
+samples: $(STAMPS)/venv
+	$(BIN)/python -m samples.build
+
+demo: samples
+	@mkdir -p $(DEMO_OUT)
+	@for image in $$($(BIN)/python -c 'import json; print(" ".join(s["file"] for s in json.load(open("samples/manifest.json"))["samples"]))'); do \
+		echo "== $$image"; \
+		$(BIN)/fwtriage unpack samples/out/$$image --out $(DEMO_OUT)/$$image | tail -n 3; \
+	done
+	@echo "== the nested sample, zip › tar.gz › uImage › squashfs:"
+	@$(BIN)/fwtriage unpack samples/out/nested-update.zip --out $(DEMO_OUT)/nested-update.zip
+	@echo "extraction trees written under $(DEMO_OUT)/"
+
+test: samples
+	$(BIN)/pytest -q
+
+lint: $(STAMPS)/venv
+	$(BIN)/ruff check .
+
+bench: samples
+	$(BIN)/python bench/unpack.py
+
+clean:
+	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out

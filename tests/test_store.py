@@ -1,0 +1,60 @@
+"""The content-addressed store: once per blob, read-only, corruption detected."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pipeline.store import BlobCorrupted, LocalBlobStore
+
+
+def test_put_file_stores_under_sha256_read_only(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    source = tmp_path / "image.bin"
+    source.write_bytes(b"firmware" * 1000)
+    sha256 = store.put_file(source)
+    assert sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    stored = store.path(sha256)
+    assert stored.read_bytes() == source.read_bytes()
+    assert not stat.S_IMODE(stored.stat().st_mode) & 0o222
+
+
+def test_identical_blobs_are_stored_once(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_bytes(b"same bytes")
+        store.put_file(tmp_path / name)
+    blobs = [p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()]
+    assert len(blobs) == 1
+    assert not list((tmp_path / "store" / "tmp").iterdir())
+
+
+def test_uncommitted_writer_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    with store.writer() as writer:
+        writer.write(b"partial")
+    assert not list((tmp_path / "store" / "tmp").iterdir())
+    assert not [p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()]
+
+
+def test_corrupted_blob_is_detected_on_read(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    (tmp_path / "x").write_bytes(b"evidence")
+    sha256 = store.put_file(tmp_path / "x")
+    with store.open_verified(sha256) as handle:
+        assert handle.read() == b"evidence"
+    path = store.path(sha256)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"tampered")
+    with pytest.raises(BlobCorrupted, match="corrupted"):
+        store.open_verified(sha256)
+
+
+def test_path_rejects_non_hashes(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    with pytest.raises(ValueError):
+        store.path("../../etc/passwd")
