@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,3 +37,33 @@ def run_unpack(settings: Settings, store: LocalBlobStore) -> Unpacker:
         return unpack(image, store=store, settings=used)
 
     return run
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict:
+    """The samples' manifest; the samples are built first if they are missing (``make samples``)."""
+    manifest_path = SAMPLES / "manifest.json"
+    samples = json.loads(manifest_path.read_text())["samples"] if manifest_path.exists() else []
+    if not samples or not all((SAMPLES / "out" / s["file"]).exists() for s in samples):
+        subprocess.run([sys.executable, "-m", "samples.build"], cwd=SAMPLES.parent, check=True)
+        samples = json.loads(manifest_path.read_text())["samples"]
+    return {s["file"]: s for s in samples}
+
+
+@pytest.fixture(scope="session")
+def sample_trees(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], ExtractionTree]:
+    """Unpack a bundled sample once per test session (all samples share one store)."""
+    home = tmp_path_factory.mktemp("samples-home")
+    settings = Settings(home=home, limits=Limits())
+    store = LocalBlobStore(settings.store_dir)
+    trees: dict[str, ExtractionTree] = {}
+
+    def tree_of(file: str) -> ExtractionTree:
+        if file not in trees:
+            trees[file] = unpack(SAMPLES / "out" / file, store=store, settings=settings)
+        return trees[file]
+
+    return tree_of

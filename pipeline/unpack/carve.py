@@ -42,7 +42,7 @@ class CarveResult:
 
 
 @functools.cache
-def _binwalk():  # noqa: ANN202 - the module has no type information
+def _binwalk():  # the module has no type information
     """binwalk is imported lazily: it is slow to import and only needed for carving."""
     import warnings
 

@@ -179,7 +179,7 @@ def run_tool(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=limit,  # noqa: PLW1509 - rlimits must be set in the child before exec
+        preexec_fn=limit,  # rlimits must be set in the child, before exec
         start_new_session=True,
     ) as proc:
         try:

@@ -156,7 +156,7 @@ class _Walk:
             out.error(exc.reason, exc.kind)
         except MemoryError:
             out.error(f"{extractor}: ran out of memory", IssueKind.LIMIT)
-        except Exception as exc:  # noqa: BLE001 - a hostile input may break a parser in any way
+        except Exception as exc:  # a hostile input may break a third-party parser in any way
             out.error(f"{extractor} could not parse it: {type(exc).__name__}: {exc}", IssueKind.FAILURE)
 
     def _extract(self, artifact: Artifact, fmt: type[Format]) -> _Extraction:
