@@ -38,6 +38,7 @@ from pipeline.unpack.coverage import classify, container_coverage, effective
 from pipeline.unpack.format import Format, Source
 from pipeline.unpack.identify import HEAD_SIZE, Identification, identify
 from pipeline.unpack.output import Child, Output, OutputIssue, OutputNote, ingest_directory
+from pipeline.unpack.platform import is_prop_file, platform_from_props
 from pipeline.unpack.registry import all_formats
 from pipeline.unpack.safety import Budget, ExtractionAborted
 
@@ -214,6 +215,10 @@ class _Walk:
             return []
         if ident.format is None and ident.label != "data":
             artifact.coverage = Coverage(bytes=artifact.size, unpacked=artifact.size)
+            if is_prop_file(artifact.name, artifact.size):
+                found = platform_from_props(self.store.path(artifact.sha256), artifact.lineage_path)
+                if found:
+                    self._merge_platform(found)
             if ident.unsupported_container:
                 artifact.coverage = Coverage(bytes=artifact.size, unknown=artifact.size)
                 self._issue(artifact, f"container format with no reader: {ident.description}",

@@ -139,3 +139,14 @@ def test_undecodable_child_lowers_image_coverage(tmp_path: Path, run_unpack: Unp
     assert 0.3 < coverage.undecodable / coverage.bytes < 0.7
     assert 0.3 < coverage.unknown / coverage.bytes < 0.7
     assert tree.coverage.bytes == image.stat().st_size
+
+
+def test_build_prop_names_the_android_platform(tmp_path: Path, run_unpack: Unpacker) -> None:
+    folder = tmp_path / "system"
+    folder.mkdir()
+    (folder / "build.prop").write_text("# begin build properties\nro.build.version.release=8.1.0\n"
+                                       "ro.board.platform=mt6580\nro.product.model=X1\n")
+    tree = run_unpack(folder)
+    assert tree.platform.os == "Android 8.1.0"
+    assert tree.platform.chipset == "MT6580"
+    assert "system › build.prop" in (tree.platform.how or "")
