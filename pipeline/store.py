@@ -44,6 +44,9 @@ class BlobWriter:
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
+    def flush(self) -> None:
+        self._handle.flush()
+
 
 class BlobStore(Protocol):
     """What the pipeline needs from a store, whatever keeps the bytes."""
@@ -80,16 +83,15 @@ class LocalBlobStore:
         """A writer whose blob is committed by ``commit``; discarded if never committed."""
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
         temp_path = Path(name)
-        with os.fdopen(fd, "wb") as handle:
-            blob_writer = BlobWriter(handle, temp_path)
-            try:
-                yield blob_writer
-            finally:
-                handle.flush()
-        temp_path.unlink(missing_ok=True)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield BlobWriter(handle, temp_path)
+        finally:
+            temp_path.unlink(missing_ok=True)  # already gone when committed
 
     def commit(self, writer: BlobWriter) -> str:
         """Move the writer's bytes into place under their hash; a duplicate is dropped."""
+        writer.flush()  # every byte is in the file before it becomes visible under its hash
         sha256 = writer.sha256
         final = self.path(sha256)
         if final.exists():

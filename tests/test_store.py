@@ -58,3 +58,11 @@ def test_path_rejects_non_hashes(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     with pytest.raises(ValueError):
         store.path("../../etc/passwd")
+
+
+def test_writer_interrupted_by_an_exception_leaves_no_temporary(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    with pytest.raises(RuntimeError), store.writer() as writer:
+        writer.write(b"half a bomb")
+        raise RuntimeError("quota")
+    assert not list((tmp_path / "store" / "tmp").iterdir())
