@@ -87,11 +87,13 @@ def _candidates(path: Path, size: int, formats: Sequence[type[Format]]) -> list[
         for offset, description in binwalk_hits(path):
             found.extend((offset, f) for f in walkable if any(p.search(description) for p in f.binwalk))
     own = [f for f in formats if f.carve_magics]
-    for offset in magic_hits(path, [m for f in own for m in f.carve_magics]):
-        with open(path, "rb") as handle:
+    magics = [m for f in own for m in f.carve_magics]
+    longest = max((len(m) for m in magics), default=0)
+    with open(path, "rb") as handle:
+        for offset in magic_hits(path, magics):
             handle.seek(offset)
-            head = handle.read(16)
-        found.extend((offset, f) for f in own if any(head.startswith(m) for m in f.carve_magics))
+            head = handle.read(longest)
+            found.extend((offset, f) for f in own if any(head.startswith(m) for m in f.carve_magics))
     return sorted(set(found), key=lambda item: (item[0], -item[1].priority, item[1].name))
 
 

@@ -100,6 +100,7 @@ class Output:
         self.covered: list[tuple[int, int]] = []
         self.undecodable_ranges: list[tuple[int, int]] = []
         self.platform: Platform | None = None
+        self.attributes: dict[str, Any] = {}  # facts about the container itself (a partition table...)
 
     # names -----------------------------------------------------------------
 

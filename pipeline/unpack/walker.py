@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Settings
 from pipeline.model import (
@@ -57,6 +58,7 @@ class _Extraction:
     notes: list[OutputNote]
     coverage: Coverage
     platform: Platform | None
+    attributes: dict[str, Any]
 
 
 class _Walk:
@@ -110,6 +112,7 @@ class _Walk:
         if extraction.platform:
             self._merge_platform(extraction.platform)
         artifact.coverage = extraction.coverage
+        artifact.attributes.update(extraction.attributes)
         children = [self._new_artifact(artifact, c, extraction.extractor) for c in extraction.children]
         siblings = {c.name: self.store.path(c.sha256) for c in children if c.kind is not ArtifactKind.SYMLINK}
         for child in children:
@@ -175,7 +178,7 @@ class _Walk:
         with open(path, "rb") as handle:
             coverage = container_coverage(handle, artifact.size, unpacked=covered,
                                           undecodable=out.undecodable_ranges)
-        return _Extraction(fmt.name, out.children, out.issues, out.notes, coverage, out.platform)
+        return _Extraction(fmt.name, out.children, out.issues, out.notes, coverage, out.platform, out.attributes)
 
     def _carve(self, artifact: Artifact) -> _Extraction:
         path = self.store.path(artifact.sha256)
@@ -199,7 +202,7 @@ class _Walk:
         if not out.children and coverage.undecodable >= UNDECODABLE_REPORT_MIN:
             out.error(f"{coverage.undecodable} of {coverage.bytes} bytes are high-entropy data that no "
                       "reader recognised (encrypted, or compressed in an unknown way)", IssueKind.UNDECODABLE)
-        return _Extraction("carve", out.children, out.issues, out.notes, coverage, None)
+        return _Extraction("carve", out.children, out.issues, out.notes, coverage, None, {})
 
     def process(self, artifact: Artifact) -> list[Artifact]:
         """Identify one artifact and, if it is a container, extract it; returns its children."""
@@ -289,7 +292,7 @@ def _directory_root(directory: Path, walk: _Walk) -> tuple[Artifact, _Extraction
     root = Artifact(0, None, (directory.name,), digest, size, ArtifactKind.IMAGE, 0, format="directory",
                     description="firmware folder")
     coverage = Coverage(bytes=size, unpacked=size)
-    return root, _Extraction("directory", out.children, out.issues, out.notes, coverage, None)
+    return root, _Extraction("directory", out.children, out.issues, out.notes, coverage, None, {})
 
 
 def unpack(

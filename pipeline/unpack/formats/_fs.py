@@ -14,9 +14,10 @@ and FIFOs noted and never created.
 
 from __future__ import annotations
 
+import io
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from typing import BinaryIO, Generic, TypeVar, cast
 
 from pipeline.model import IssueKind, NoteKind
@@ -68,6 +69,28 @@ class FsTree(ABC, Generic[NodeT]):
     def link(self, node: NodeT) -> str | bytes: ...
 
 
+class ChunkStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks, for readers that decode node by node."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
 class _Counting:
     """A read-only stream wrapper that counts the bytes it gave."""
 
@@ -101,11 +124,14 @@ def walk_tree(out: Output, tree: FsTree[NodeT], *, container_size: int) -> None:
                 if name in (".", ".."):
                     continue
                 member = f"{path}/{name}"
-                if tree.file_type(node) == stat.S_IFDIR:
+                if _is_directory(out, tree, member, node):
                     key = tree.identity(node)
                     if key in seen:
-                        out.note(_shown(member), "directory already walked at another path (a directory "
-                                 "loop); not walked again", NoteKind.DUPLICATE)
+                        out.note(
+                            _shown(member),
+                            "directory already walked at another path (a directory loop); not walked again",
+                            NoteKind.DUPLICATE,
+                        )
                     else:
                         seen.add(key)
                         subdirectories.append((member, node))
@@ -113,37 +139,55 @@ def walk_tree(out: Output, tree: FsTree[NodeT], *, container_size: int) -> None:
                 _member(out, tree, member, node, container_size)
         except ExtractionAborted:
             raise
-        except Exception as exc:  # noqa: BLE001 - a corrupt directory breaks its library in any way
-            out.error(f"could not list directory: {type(exc).__name__}: {exc}", IssueKind.FAILURE,
-                      member=_shown(path or "/"))
+        except Exception as exc:  # a corrupt directory breaks its library in any way
+            out.error(
+                f"could not list directory: {type(exc).__name__}: {exc}", IssueKind.FAILURE, member=_shown(path or "/")
+            )
         stack.extend(reversed(subdirectories))  # depth first, in directory order
+
+
+def _is_directory(out: Output, tree: FsTree[NodeT], member: str, node: NodeT) -> bool:
+    """False for anything not a directory, and for a node whose inode cannot be read (then recorded)."""
+    try:
+        return tree.file_type(node) == stat.S_IFDIR
+    except ExtractionAborted:
+        raise
+    except Exception as exc:  # a corrupt inode breaks its library in any way
+        out.error(f"could not read inode: {type(exc).__name__}: {exc}", IssueKind.FAILURE, member=_shown(member))
+        return False
 
 
 def _member(out: Output, tree: FsTree[NodeT], member: str, node: NodeT, container_size: int) -> None:
     """One non-directory entry: a file streamed, a symlink recorded, anything else noted."""
     try:
         kind = tree.file_type(node)
+    except Exception:  # already recorded by _is_directory
+        return
+    try:
         if kind == stat.S_IFLNK:
             out.add_symlink(member, tree.link(node))
         elif kind == stat.S_IFREG:
             size = tree.size(node)
             if size > max(container_size * DECLARED_RATIO, DECLARED_FLOOR):
-                out.error(f"declares {size} bytes, beyond {DECLARED_RATIO}x the image; not read (a bomb or "
-                          "corruption)", IssueKind.LIMIT, member=_shown(member))
+                out.error(
+                    f"declares {size} bytes, beyond {DECLARED_RATIO}x the image; not read (a bomb or corruption)",
+                    IssueKind.LIMIT,
+                    member=_shown(member),
+                )
                 return
             stream = _Counting(tree.open(node))
             recorded = len(out.issues)
             out.add_stream(member, cast(BinaryIO, stream), length=size, compressed_size=container_size)
             if stream.count < size and len(out.issues) == recorded:
-                out.error(f"truncated: {stream.count} of {size} bytes could be read", IssueKind.FAILURE,
-                          member=_shown(member))
+                out.error(
+                    f"truncated: {stream.count} of {size} bytes could be read", IssueKind.FAILURE, member=_shown(member)
+                )
         else:
             out.special_file(member, SPECIAL_KINDS.get(kind, f"file of unknown type {kind:#o}"))
     except ExtractionAborted:
         raise
-    except Exception as exc:  # noqa: BLE001 - a corrupt inode breaks its library in any way
-        out.error(f"could not read member: {type(exc).__name__}: {exc}", IssueKind.FAILURE,
-                  member=_shown(member))
+    except Exception as exc:  # a corrupt inode breaks its library in any way
+        out.error(f"could not read member: {type(exc).__name__}: {exc}", IssueKind.FAILURE, member=_shown(member))
 
 
 def _shown(member: str) -> str:

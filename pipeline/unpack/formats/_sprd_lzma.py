@@ -439,7 +439,8 @@ def compress(data: bytes, *, sprd: bool = True, dictionary: int = 1 << 16) -> by
     return props.pack() + rc.finish()
 
 
-def _encode_matched_literal(rc: _RangeEncoder, probs: list[int], base: int, byte: int, match_byte: int) -> None:
+def _encode_matched_literal(rc: _RangeEncoder, probs: list[int], base: int, byte: int,
+                            match_byte: int) -> None:
     symbol, offs = byte | 0x100, 0x100
     while symbol < 0x10000:
         match_byte <<= 1

@@ -178,17 +178,17 @@ class AndroidBoot(Format):
             layout = read_layout(handle, 0)
             out.cover(0, min(layout.regions[0].offset if layout.regions else layout.end, source.size))
             fragments = _fragments(handle, layout)
-            regions = [r for r in layout.regions if not (fragments and r.name == "vendor_ramdisk")]
-            for region in regions + fragments:
+            split = {"vendor_ramdisk_table", "vendor_ramdisk"} if fragments else set()
+            for region in layout.regions:
+                if region.name in split:
+                    out.cover(region.offset, region.size)
+            for region in [r for r in layout.regions if r.name not in split] + fragments:
                 if region.offset + region.size > source.size:
                     out.error(f"region ends at {region.offset + region.size}, past the end of the "
                               f"{source.size}-byte image (truncated)", IssueKind.FAILURE, member=region.name)
                     continue
                 out.add_range(region.name, handle, region.offset, region.size, kind=ArtifactKind.PARTITION,
                               attributes=dict(layout.header))
-        if fragments:
-            ramdisk = next(r for r in layout.regions if r.name == "vendor_ramdisk")
-            out.cover(ramdisk.offset, ramdisk.size)
         if layout.os_version:
             how = "Android boot image header os_version"
             if layout.patch_level:

@@ -45,7 +45,7 @@ BLOCK = 4096
 LIST_SUFFIX = ".transfer.list"
 DATA_SUFFIXES = (".new.dat.br", ".new.dat", ".patch.dat")
 MAX_LIST = 16 << 20
-MAX_RANGES = 1 << 20
+MAX_RANGES = 1 << 18
 MAX_SCRATCH = 4 << 30
 INCREMENTAL = ("move", "bsdiff", "imgdiff")
 IGNORED = ("stash", "free", "compute_hash_tree")
@@ -255,8 +255,7 @@ class AndroidOta(Format):
         if raw is not None:
             return NewData(stack.enter_context(open(raw, "rb")), True, out.check_time)
         assert compressed is not None
-        handle = stack.enter_context(open(compressed, "rb"))
-        reader = BrotliReader(handle)
+        reader = BrotliReader(stack.enter_context(compressed.open("rb")))
         positions = [s.data for s in segments if s.data is not None]
         if positions == sorted(positions):
             return NewData(reader, False, out.check_time)

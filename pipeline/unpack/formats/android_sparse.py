@@ -140,7 +140,6 @@ class AndroidSparse(Format):
     name = "android-sparse"
     description = "Android sparse image"
     magics = (Magic(0, struct.pack("<I", MAGIC)),)
-    binwalk = (re.compile(r"^Android sparse image"),)
     carve_magics = (struct.pack("<IH", MAGIC, 1),)
 
     @classmethod

@@ -97,8 +97,9 @@ class Cramfs(Format):
         with source.open() as handle:
             head = handle.read(SUPERBLOCK_SIZE)
             if head.startswith(MAGIC.to_bytes(4, "big")):
-                out.error("big-endian cramfs: no reader (dissect.cramfs reads little endian only)",
-                          IssueKind.UNSUPPORTED)
+                out.error(
+                    "big-endian cramfs: no reader (dissect.cramfs reads little endian only)", IssueKind.UNSUPPORTED
+                )
                 return
             size = image_length(head, source.size)
             if size is None:

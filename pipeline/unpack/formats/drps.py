@@ -93,24 +93,30 @@ class Drps(Format):
             out.cover(table, len(entries) * ENTRY.size)
             out.set_platform(os="MOCOR", how="Spreadtrum DRPS container (MOCOR feature-phone firmware)")
             seen: dict[str, int] = {}
-            for index, (colb, tag, offset, size, unpacked) in enumerate(entries):
-                label = TAG_NAMES.get(tag_text(tag), tag_text(tag))
+            for index, entry in enumerate(entries):
+                label = TAG_NAMES.get(tag_text(entry[1]), tag_text(entry[1]))
                 name = label if label not in seen else f"{label}{seen[label]}"
                 seen[label] = seen.get(label, 0) + 1
-                problem = _entry_problem(colb, offset, size, unpacked, table)
-                if problem:
-                    out.error(f"DRPS entry {index} ({tag_text(tag)}): {problem}", IssueKind.FAILURE,
-                              member=out.safe_name(name))
-                    continue
-                attributes = {"tag": tag_text(tag), "payload_offset": offset, "payload_size": size,
-                              "declared_size": unpacked}
-                before = len(out.children)
-                with out.member(name, offset=offset, compressed_size=size, attributes=attributes) as writer:
-                    _decode_payload(handle, offset, size, writer)
-                    if writer.size != unpacked:
-                        raise ValueError(f"decoded {writer.size} bytes, the DRPS table says {unpacked}")
-                if len(out.children) > before:
-                    out.cover(offset, size)
+                self._entry(index, name, entry, table, handle, out)
+
+    @staticmethod
+    def _entry(index: int, name: str, entry: tuple, table: int, handle: BinaryIO, out: Output) -> None:
+        """Decompress one entry into a child; only a payload that decodes is marked as covered."""
+        colb, tag, offset, size, unpacked = entry
+        problem = _entry_problem(colb, offset, size, unpacked, table)
+        if problem:
+            out.error(f"DRPS entry {index} ({tag_text(tag)}): {problem}", IssueKind.FAILURE,
+                      member=out.safe_name(name))
+            return
+        attributes = {"tag": tag_text(tag), "payload_offset": offset, "payload_size": size,
+                      "declared_size": unpacked}
+        before = len(out.children)
+        with out.member(name, offset=offset, compressed_size=size, attributes=attributes) as writer:
+            _decode_payload(handle, offset, size, writer)
+            if writer.size != unpacked:
+                raise ValueError(f"decoded {writer.size} bytes, the DRPS table says {unpacked}")
+        if len(out.children) > before:
+            out.cover(offset, size)
 
 
 def _entry_problem(colb: bytes, offset: int, size: int, unpacked: int, table: int) -> str | None:

@@ -83,10 +83,13 @@ class Erofs(Format):
         limits = Limits.from_env()
         target = source.work_dir / "root"
         try:
-            result = run_tool([TOOL, f"--extract={target}", "--no-preserve", str(_stage(source))],
-                              work_dir=source.work_dir, timeout=limits.extractor_seconds,
-                              memory=limits.tool_memory,
-                              max_file_size=max(int(source.size * limits.max_ratio), limits.ratio_floor))
+            result = run_tool(
+                [TOOL, f"--extract={target}", "--no-preserve", str(_stage(source))],
+                work_dir=source.work_dir,
+                timeout=limits.extractor_seconds,
+                memory=limits.tool_memory,
+                max_file_size=max(int(source.size * limits.max_ratio), limits.ratio_floor),
+            )
         except ToolFailed as exc:
             out.error(f"{TOOL}: {exc}", IssueKind.FAILURE)
         else:
@@ -94,8 +97,7 @@ class Erofs(Format):
                 # the scratch path is random: dropped so the same image always gives the same message
                 stderr = result.stderr.decode("utf-8", "replace").replace(str(target), "")
                 message = stderr.strip().splitlines()
-                out.error(f"{TOOL} exited with {result.returncode}: {' / '.join(message[-3:])}",
-                          IssueKind.FAILURE)
+                out.error(f"{TOOL} exited with {result.returncode}: {' / '.join(message[-3:])}", IssueKind.FAILURE)
         out.cover(0, min(length, source.size))
         if target.is_dir():
             ingest_directory(out, target)

@@ -62,6 +62,21 @@ def _bounded_chain(chain: Callable[[int], Iterator[int]], clusters: int) -> Call
     return walk
 
 
+NT_LOWER_BASE = 0x08  # DIR_NTRes: Windows NT shows the 8.3 base name in lower case
+NT_LOWER_EXT = 0x10  # ... and the extension
+
+
+def display_name(entry: DirectoryEntry) -> str:
+    """The long name if there is one, else the 8.3 name with the NT lower-case flags applied."""
+    if entry.ldirents:
+        return entry.name
+    base, dot, ext = entry.short_name.partition(".")
+    flags = entry.dirent.DIR_NTRes
+    base = base.lower() if flags & NT_LOWER_BASE else base
+    ext = ext.lower() if flags & NT_LOWER_EXT else ext
+    return base + dot + ext
+
+
 class _FatTree(FsTree[DirectoryEntry]):
     def __init__(self, fs: FATFS) -> None:
         self._fs = fs
@@ -70,7 +85,7 @@ class _FatTree(FsTree[DirectoryEntry]):
         return self._fs.root
 
     def entries(self, directory: DirectoryEntry) -> Iterable[tuple[str, DirectoryEntry]]:
-        return ((entry.name, entry) for entry in directory.iterdir() if not entry.is_volume_id())
+        return ((display_name(entry), entry) for entry in directory.iterdir() if not entry.is_volume_id())
 
     def file_type(self, node: DirectoryEntry) -> int:
         return stat.S_IFDIR if node.is_directory() else stat.S_IFREG

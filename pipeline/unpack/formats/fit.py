@@ -5,7 +5,7 @@ the node. The payload is the node's ``data`` property, or external data
 after the tree (``data-offset`` from the 4-byte aligned end of the tree, or
 ``data-position`` from its start, with ``data-size``). It is emitted as
 stored; its ``compression`` property goes into the attributes and names the
-suffix, so the gzip/lzma/... readers take it from there. A plain DTB (no
+suffix; the gzip/lzma/... readers take it from there. A plain DTB (no
 ``/images`` node) is not a FIT and stays a leaf.
 
 References: U-Boot ``doc/usage/fit/source_file_format.rst`` (the FIT
@@ -73,7 +73,7 @@ def read_images(handle: BinaryIO, base: int, available: int) -> tuple[_fdt.FdtHe
     handle.seek(base)
     header = _fdt.parse_header(handle.read(_fdt.HEADER.size), available)
     strings = _fdt.read_strings(handle, base, header)
-    nodes = [n for n in _fdt.iter_nodes(handle, base, header, strings)]
+    nodes = list(_fdt.iter_nodes(handle, base, header, strings))
     if not any(n.path == "/images" for n in nodes):
         raise ValueError("device tree has no /images node: a plain DTB, not a FIT")
     images = []
@@ -99,7 +99,6 @@ class Fit(Format):
     description = "U-Boot FIT image (flattened device tree with /images)"
     magics = (Magic(0, b"\xd0\x0d\xfe\xed"),)
     binwalk = (re.compile(r"^Flattened device tree"),)
-    priority = 1  # a FIT is a device tree; it must win over a plain-DTB reader if one is added
 
     @classmethod
     def matches(cls, head: bytes, size: int, name: str) -> bool:

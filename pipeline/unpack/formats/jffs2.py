@@ -42,7 +42,7 @@ from pipeline.unpack.output import Output
 HEADER = struct.Struct("<HHII")  # magic, nodetype, totlen, hdr_crc
 MAGICS = (0x1985, 0x1984)  # current and pre-release magic
 NODETYPES = (0xE001, 0xE002, 0x2003, 0x2004, 0x2006, 0xE008, 0xE009)
-ERASED = b"\xff" * HEADER.size
+ERASED = b"\xff" * 4  # an erased word: the rest of an erase block after its last node
 ERASED_WORD = 0xFFFF
 READ = 1 << 16
 
@@ -54,7 +54,7 @@ def _mtd_crc(data: bytes) -> int:
 
 def _header_valid(header: bytes) -> int | None:
     """totlen of a node header whose magic and CRC check, or None."""
-    magic, nodetype, totlen, crc = HEADER.unpack(header)
+    magic, _, totlen, crc = HEADER.unpack(header)
     if magic in MAGICS and totlen >= HEADER.size and crc == _mtd_crc(header[:8]):
         return totlen
     return None
@@ -88,7 +88,7 @@ def nodes_length(handle: BinaryIO, offset: int, available: int) -> int | None:
         if totlen is not None and pos + totlen <= end:
             last = pos + totlen
             pos += (totlen + 3) & ~3
-        elif header == ERASED and last is not None:
+        elif header.startswith(ERASED) and last is not None:
             pos = _end_of_erased(handle, pos, end)
         else:
             break
@@ -137,8 +137,10 @@ class _JffsTree(FsTree[INode]):
 
 
 def _magics(byteorder: str) -> tuple[Magic, ...]:
-    return tuple(Magic(0, MAGICS[0].to_bytes(2, byteorder) + t.to_bytes(2, byteorder))  # type: ignore[arg-type]
-                 for t in NODETYPES)
+    return tuple(
+        Magic(0, MAGICS[0].to_bytes(2, byteorder) + t.to_bytes(2, byteorder))  # type: ignore[arg-type]
+        for t in NODETYPES
+    )
 
 
 class Jffs2(Format):
@@ -155,8 +157,7 @@ class Jffs2(Format):
     def extract(self, source: Source, out: Output) -> None:
         with source.open() as handle:
             if handle.read(2) == MAGICS[0].to_bytes(2, "big"):
-                out.error("big-endian JFFS2: no reader (dissect.jffs reads little endian only)",
-                          IssueKind.UNSUPPORTED)
+                out.error("big-endian JFFS2: no reader (dissect.jffs reads little endian only)", IssueKind.UNSUPPORTED)
                 return
             # dissect's node scan never advances past a node declaring length 0: refuse it up front.
             for pos, totlen in _scan_positions(handle, source.size):

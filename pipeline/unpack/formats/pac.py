@@ -40,8 +40,8 @@ ENTRY_SIZE = 0xA14
 PAC_MAGIC = 0xFFFAFFFA
 VERSION_PREFIX = "BP_R".encode("utf-16-le")
 MAX_ENTRIES = 1024
-# Spreadtrum/Unisoc part numbers: SC6531E, SC6531DA, SC9863A, UIS8910DM, UMS512, T610...
-CHIPSET = re.compile(r"(?<![A-Z0-9])(SC\d{4}[A-Z]{0,2}|UIS\d{4}[A-Z]{0,2}|UMS\d{3,4}|SL\d{4})(?![0-9])",
+# Spreadtrum/Unisoc part numbers: SC6531E, SC6531DA, SC6531EFM, SC9863A, UIS8910DM, UMS512...
+CHIPSET = re.compile(r"(?<![A-Z0-9])(SC\d{4}[A-Z]{0,3}|UIS\d{4}[A-Z]{0,2}|UMS\d{3,4}|SL\d{4})(?![0-9])",
                      re.IGNORECASE)
 FEATURE_PHONE = re.compile(r"^(SC65\d\d|SC66\d\d|UIS891\d)", re.IGNORECASE)
 
@@ -129,8 +129,8 @@ class Pac(Format):
                 raise ValueError(f"PAC file table ({header.count} entries at {header.table:#x}) does not fit "
                                  f"in the {source.size}-byte file")
             if header.size > source.size:
-                out.error(f"PAC is truncated: its header says {header.size} bytes, the file has {source.size}",
-                          IssueKind.FAILURE)
+                out.error(f"PAC is truncated: its header says {header.size} bytes, "
+                          f"the file has {source.size}", IssueKind.FAILURE)
             out.cover(0, HEADER_SIZE)
             out.cover(header.table, header.count * ENTRY_SIZE)
             self._platform(header, out)
@@ -153,7 +153,8 @@ class Pac(Format):
                       member=out.safe_name(name))
             return
         attributes = {**shared, "file_id": entry.file_id, "raw_name": entry.file_name, "flags": entry.flags}
-        out.add_range(name, handle, entry.offset, entry.size, kind=ArtifactKind.PARTITION, attributes=attributes)
+        out.add_range(name, handle, entry.offset, entry.size, kind=ArtifactKind.PARTITION,
+                      attributes=attributes)
 
     @staticmethod
     def _platform(header: Header, out: Output) -> None:

@@ -3,7 +3,7 @@
 Router and set-top firmware wraps its kernel, ramdisk or script in a uImage.
 The payload becomes one child, still compressed as the header says: the
 gzip/bzip2/lzma/lz4/zstd readers take it from there (its name gets the
-matching suffix so the weaker magics are recognised). A MULTI image gives one
+matching suffix, so the decompressed member is named like the original). A MULTI image gives one
 child per sub-image. Image type, OS, architecture and load address go into
 the child's attributes; a Linux image names the platform's OS.
 
@@ -137,7 +137,8 @@ class UImage(Format):
             header = parse_header(handle.read(HEADER.size))
             size = header.pop("size")
             if HEADER.size + size > source.size:
-                raise ValueError(f"header says {size} payload bytes, the file has {source.size - HEADER.size}")
+                raise ValueError(f"header says {size} payload bytes, the file has "
+                                 f"{source.size - HEADER.size}")
             out.cover(0, HEADER.size)
             header["data_crc_valid"] = _crc32(handle, HEADER.size, size) == header.pop("data_crc")
             raw_name = header.pop("name").strip()
