@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
+from pipeline.config import Limits
 from pipeline.unpack.output import Output
 
 
@@ -39,6 +40,7 @@ class Source:
     name: str
     work_dir: Path  # a private scratch directory for external tools, removed afterwards
     siblings: Mapping[str, Path] = field(default_factory=dict)  # other members of the same container
+    limits: Limits = field(default_factory=Limits)  # for formats that must bound an external tool
 
     def sibling(self, name: str) -> Path | None:
         """The stored bytes of a member next to this one (an OTA's data next to its transfer list)."""

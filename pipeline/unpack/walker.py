@@ -168,7 +168,8 @@ class _Walk:
         out = self._output(artifact.size, fmt.rooted)
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         work_dir = Path(tempfile.mkdtemp(prefix=f"{fmt.name}-", dir=self.settings.work_dir))
-        source = Source(path, artifact.size, artifact.name, work_dir, self.siblings.get(artifact.id, {}))
+        source = Source(path, artifact.size, artifact.name, work_dir, self.siblings.get(artifact.id, {}),
+                        self.limits)
         try:
             self._run(artifact, out, lambda: fmt().extract(source, out), fmt.name)
         finally:

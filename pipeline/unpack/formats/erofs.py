@@ -3,8 +3,7 @@
 There is no Python reader: Debian's erofs-utils extracts it
 (``fsck.erofs --extract``), sandboxed by ``run_tool`` in the container's
 private work directory, and the directory it writes is handed to the Output
-(symlinks recorded verbatim, never followed). The image is hard-linked (or
-copied) into the work directory because the sandbox sees only that directory.
+(symlinks recorded verbatim, never followed).
 
 References: linux/Documentation/filesystems/erofs.rst; erofs-utils'
 include/erofs_fs.h (the superblock, magic 0xE0F5E1E2 at offset 1024).
@@ -23,13 +22,9 @@ Known limitations:
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
-from pathlib import Path
 from typing import BinaryIO
 
-from pipeline.config import Limits
 from pipeline.model import IssueKind
 from pipeline.unpack.format import Format, Magic, Source
 from pipeline.unpack.output import Output, ingest_directory
@@ -52,16 +47,6 @@ def image_length(superblock: bytes) -> int | None:
     return blocks << blkszbits
 
 
-def _stage(source: Source) -> Path:
-    """The image inside the work directory, where the sandboxed tool can see it."""
-    staged = source.work_dir / "image.erofs"
-    try:
-        os.link(source.path, staged)
-    except OSError:
-        shutil.copyfile(source.path, staged)
-    return staged
-
-
 class Erofs(Format):
     name = "erofs"
     description = "EROFS filesystem"
@@ -80,11 +65,11 @@ class Erofs(Format):
             length = image_length(handle.read(SUPERBLOCK.size))
         if length is None:
             raise ValueError("invalid EROFS superblock")
-        limits = Limits.from_env()
+        limits = source.limits
         target = source.work_dir / "root"
         try:
             result = run_tool(
-                [TOOL, f"--extract={target}", "--no-preserve", str(_stage(source))],
+                [TOOL, f"--extract={target}", "--no-preserve", str(source.path)],
                 work_dir=source.work_dir,
                 timeout=limits.extractor_seconds,
                 memory=limits.tool_memory,
