@@ -24,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.unpack.formats._sprd_lzma import compress
+from samples.gen._sprd_lzma_encoder import compress
 from samples.sample import BuildContext, Contains, Expect, Sample
 
 PAC_HEADER_SIZE = 0x84C

@@ -14,8 +14,9 @@ import pytest
 
 from pipeline.model import LINEAGE_SEPARATOR, ArtifactKind, ExtractionTree, IssueKind, NoteKind
 from pipeline.store import LocalBlobStore
-from pipeline.unpack.formats._sprd_lzma import UNKNOWN_SIZE, SprdLzmaDecoder, compress
+from pipeline.unpack.formats._sprd_lzma import UNKNOWN_SIZE, SprdLzmaDecoder
 from pipeline.unpack.formats.pac import FEATURE_PHONE, chipset_of
+from samples.gen._sprd_lzma_encoder import compress
 from samples.gen.featurephone import (
     ALICE_RANGES,
     PS_NAME,
