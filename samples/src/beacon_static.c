@@ -14,6 +14,9 @@
 #include <time.h>
 
 /* ARM EABI syscall numbers (arch/arm/tools/syscall.tbl). */
+#if !defined(__arm__)
+#error "beacon speaks the ARM EABI syscall convention only"
+#endif
 #define NR_exit 1
 #define NR_read 3
 #define NR_write 4
