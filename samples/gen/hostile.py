@@ -170,7 +170,7 @@ def build(ctx: BuildContext) -> list[Sample]:
                "tar with traversal names, a symlink out to /etc and a file written through it, a device node",
                clean, contains=[Contains("escape/fwtriage-through-link", ["tar"])], formats=["tar"],
                notes=[r"unsafe member name '/etc/fwtriage-absolute'", r"symlink to '/etc'",
-                      r"device node not extracted"]),
+                      r"device not extracted"]),
         Sample("hostile-symlink.squashfs", "hostile",
                "squashfs with symlinks to /etc/shadow, up the tree, and to itself", clean,
                contains=[Contains("/etc/hostname", ["squashfs"])], formats=["squashfs"],
