@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -62,29 +61,33 @@ def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, f
 
 def run_ours(image: Path) -> Run:
     home = OUT / "fwtriage-home"
-    shutil.rmtree(home, ignore_errors=True)
+    _remove(home)
     env = {**os.environ, "FWTRIAGE_HOME": str(home)}
     seconds, rss, stdout = _timed([sys.executable, "-c", OUR_RUN, str(image)], env)
     result = json.loads(stdout)
-    shutil.rmtree(home, ignore_errors=True)
+    _remove(home)
     return Run(seconds, rss, result["files"],
                f"{result['artifacts']} artifacts, {result['errors']} errors, {result['reached']:.1%} reached")
 
 
+def _remove(path: Path) -> None:
+    """binwalk's extractors leave read-only folders that shutil.rmtree cannot remove."""
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
 def run_binwalk(image: Path) -> Run:
     target = OUT / "binwalk"
-    shutil.rmtree(target, ignore_errors=True)
+    _remove(target)
     target.mkdir(parents=True)
     seconds, rss, _ = _timed(["binwalk", "-Me", "-q", "--run-as=root", "-C", str(target), str(image)])
     files = sum(1 for p in target.rglob("*") if p.is_file() and not p.is_symlink())
-    shutil.rmtree(target, ignore_errors=True)
+    _remove(target)
     return Run(seconds, rss, files)
 
 
 def default_images() -> list[Path]:
     sys.path.insert(0, str(ROOT))
     from samples.gen.linux import build_large_rootfs
-
     from samples.sample import BuildContext
 
     samples = [p for p in (ROOT / "samples" / "out").iterdir() if p.is_file()]

@@ -114,7 +114,7 @@ def unpack(image: Path, out_dir: Path) -> None:
     output.print(render_tree(tree))
     for issue in tree.errors:
         output.print(f"[yellow]![/] {issue.path}: {issue.error}", highlight=False)
-    output.print(_summary(tree))
+    output.print(_summary(tree), soft_wrap=True)
     output.print(f"wrote {target}")
 
 
