@@ -71,8 +71,12 @@ def run_ours(image: Path) -> Run:
 
 
 def _remove(path: Path) -> None:
-    """binwalk's extractors leave read-only folders that shutil.rmtree cannot remove."""
-    subprocess.run(["rm", "-rf", str(path)], check=True)
+    """Remove an output folder, first detaching what binwalk mounted in it (as root it mounts ext images)."""
+    with open("/proc/mounts") as mounts:
+        mounted = [line.split()[1] for line in mounts if line.split()[1].startswith(str(path))]
+    for point in sorted(mounted, reverse=True):
+        subprocess.run(["umount", "-l", point], check=True)
+    subprocess.run(["rm", "-rf", str(path)], check=True)  # binwalk leaves read-only folders
 
 
 def run_binwalk(image: Path) -> Run:

@@ -69,6 +69,7 @@ class LocalBlobStore:
         self.tmp = self.root / "tmp"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._made_dirs: set[Path] = set()
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -97,7 +98,9 @@ class LocalBlobStore:
         if final.exists():
             writer.temp_path.unlink(missing_ok=True)
             return sha256
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.parent not in self._made_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(final.parent)
         os.chmod(writer.temp_path, 0o444)
         os.replace(writer.temp_path, final)
         return sha256

@@ -150,3 +150,14 @@ def test_build_prop_names_the_android_platform(tmp_path: Path, run_unpack: Unpac
     assert tree.platform.os == "Android 8.1.0"
     assert tree.platform.chipset == "MT6580"
     assert "system › build.prop" in (tree.platform.how or "")
+
+
+def test_elf_headers_are_described_without_libmagic() -> None:
+    from pipeline.unpack.identify import describe_elf, identify
+
+    arm_so = b"\x7fELF\x01\x01\x01" + bytes(9) + (3).to_bytes(2, "little") + (40).to_bytes(2, "little") + bytes(40)
+    mips_exec = b"\x7fELF\x01\x02\x01" + bytes(9) + (2).to_bytes(2, "big") + (8).to_bytes(2, "big") + bytes(40)
+    assert describe_elf(arm_so) == "ELF 32-bit LSB shared object, ARM"
+    assert describe_elf(mips_exec) == "ELF 32-bit MSB executable, MIPS"
+    assert describe_elf(b"\x7fELF\x07") is None
+    assert identify(arm_so, len(arm_so), "libc.so.6").label == "elf"
