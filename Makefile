@@ -40,7 +40,7 @@ demo: samples
 	@mkdir -p $(DEMO_OUT)
 	@for image in $$($(BIN)/python -c 'import json; print(" ".join(s["file"] for s in json.load(open("samples/manifest.json"))["samples"]))'); do \
 		echo "== $$image"; \
-		$(BIN)/fwtriage unpack samples/out/$$image --out $(DEMO_OUT)/$$image | tail -n 3; \
+		$(BIN)/fwtriage unpack --no-tree samples/out/$$image --out $(DEMO_OUT)/$$image; \
 	done
 	@echo "== the nested sample, zip › tar.gz › uImage › squashfs:"
 	@$(BIN)/fwtriage unpack samples/out/nested-update.zip --out $(DEMO_OUT)/nested-update.zip

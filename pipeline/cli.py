@@ -25,6 +25,7 @@ from pipeline.unpack.safety import Budget
 
 console = Console(stderr=True)
 MAX_CHILDREN_SHOWN = 25
+MAX_NOTES_SHOWN = 10
 
 
 class _Failure(click.ClickException):
@@ -91,7 +92,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("image", type=click.Path(exists=True, readable=True, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for extraction.json.")
-def unpack(image: Path, out_dir: Path) -> None:
+@click.option("--tree/--no-tree", "show_tree", default=True, help="Print the extraction tree (default) or not.")
+def unpack(image: Path, out_dir: Path, show_tree: bool) -> None:
     """Unpack IMAGE (a file or a firmware folder) recursively; print its tree, write extraction.json."""
     settings = Settings.from_env()
     store = LocalBlobStore(settings.store_dir)
@@ -111,9 +113,14 @@ def unpack(image: Path, out_dir: Path) -> None:
     target = out_dir / "extraction.json"
     target.write_text(json.dumps(tree.to_dict(), indent=1, ensure_ascii=False))
     output = Console()
-    output.print(render_tree(tree))
+    if show_tree:
+        output.print(render_tree(tree))
     for issue in tree.errors:
         output.print(f"[yellow]![/] {issue.path}: {issue.error}", highlight=False)
+    for note in tree.notes[:MAX_NOTES_SHOWN]:
+        output.print(f"[dim]· {note.path}: {note.note}[/]", highlight=False)
+    if len(tree.notes) > MAX_NOTES_SHOWN:
+        output.print(f"[dim]· … {len(tree.notes) - MAX_NOTES_SHOWN} more notes in extraction.json[/]")
     output.print(_summary(tree), soft_wrap=True)
     output.print(f"wrote {target}")
 
