@@ -9,7 +9,7 @@
 - External tools run through ``run_tool``: rlimits on CPU, memory and file
   size, a wall-clock timeout, their own process group, and under bubblewrap
   (no network, read-only system, only their work directory writable) when
-  ``bwrap`` works on this machine.
+  ``bwrap`` works on this machine, as an unprivileged user.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def _bwrap_args(work_dir: Path) -> list[str]:
         "--bind", str(work_dir), str(work_dir),
         "--setenv", "TMPDIR", str(work_dir),
         "--unshare-all",
+        "--unshare-user", "--uid", "65534", "--gid", "65534",  # an unprivileged nobody: no chown, no mknod
         "--die-with-parent",
         "--new-session",
         "--cap-drop", "ALL",

@@ -9,9 +9,8 @@ References: linux/Documentation/filesystems/erofs.rst; erofs-utils'
 include/erofs_fs.h (the superblock, magic 0xE0F5E1E2 at offset 1024).
 
 Known limitations:
-- erofs-utils 1.5 stops at the first device node it cannot create (the
-  sandbox drops CAP_MKNOD): files extracted before it are kept, the rest are
-  missing and the image is recorded as failed with the tool's message.
+- The tool runs as an unprivileged user in the sandbox, so it skips device
+  nodes and FIFOs without a word: they are neither created nor noted.
 - Only the compressors erofs-utils was built with (lz4, lz4hc in Debian 12)
   are readable; LZMA/DEFLATE/zstd images fail.
 - binwalk has no EROFS signature: an EROFS image inside a raw dump at an
