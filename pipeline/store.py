@@ -55,6 +55,7 @@ class BlobStore(Protocol):
     def commit(self, writer: BlobWriter) -> str: ...
     def discard(self, writer: BlobWriter) -> None: ...
     def put_file(self, path: Path) -> str: ...
+    def adopt(self, path: Path) -> str: ...
     def exists(self, sha256: str) -> bool: ...
     def path(self, sha256: str) -> Path: ...
     def open_verified(self, sha256: str) -> BinaryIO: ...
@@ -114,6 +115,24 @@ class LocalBlobStore:
             while chunk := source.read(CHUNK):
                 blob_writer.write(chunk)
             return self.commit(blob_writer)
+
+    def adopt(self, path: Path) -> str:
+        """Move a scratch file (on the store's filesystem) into the store without copying it."""
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        sha256 = digest.hexdigest()
+        final = self.path(sha256)
+        if final.exists():
+            path.unlink()
+            return sha256
+        if final.parent not in self._made_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(final.parent)
+        os.chmod(path, 0o444)
+        os.replace(path, final)
+        return sha256
 
     def open_verified(self, sha256: str) -> BinaryIO:
         """Open a blob after checking it still hashes to its name."""

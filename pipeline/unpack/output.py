@@ -14,6 +14,7 @@ import io
 import os
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,28 @@ class Output:
         """A small member already in memory (a header field, a decoded table)."""
         self.add_stream(raw_name, io.BytesIO(data), **kwargs)
 
+    def adopt_files(self, files: list[tuple[str, Path]]) -> None:
+        """Take files an external tool wrote in the work directory, moving them into the store.
+
+        Only for tools whose whole output was checked against the quotas
+        beforehand (``fits``): the bytes are counted, not streamed. Files are
+        hashed on every core (hashing releases the GIL), children kept in order.
+        """
+        sizes = []
+        for _, path in files:
+            self._budget.add_file()
+            sizes.append(path.stat().st_size)
+            self._budget.add_bytes(sizes[-1])
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            hashes = list(pool.map(self._store.adopt, [path for _, path in files]))
+        for (raw_name, _), sha256, size in zip(files, hashes, sizes, strict=True):
+            self.children.append(Child(self.safe_name(raw_name), sha256, size, ArtifactKind.FILE))
+
+    def fits(self, files: int, total_bytes: int) -> bool:
+        """True when this many more files and bytes stay within the image's quotas."""
+        return (self._budget.written_files + files <= self._budget.max_files
+                and total_bytes <= self._budget.remaining_bytes)
+
     def add_symlink(self, raw_name: str | bytes, target: str | bytes) -> None:
         """Record a symlink with its target; it is never followed."""
         name = self.safe_name(raw_name)
@@ -241,13 +264,16 @@ class Output:
 _EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def ingest_directory(out: Output, directory: Path) -> None:
+def ingest_directory(out: Output, directory: Path, *, adopt: bool = False) -> None:
     """Hand a directory written by an external tool (or a firmware folder) to ``out``.
 
     Walks without following symlinks and uses ``lstat``, so a symlink an
     extractor wrote is recorded as a symlink, and device nodes or FIFOs are
-    noted, never opened. Names are taken relative to ``directory``.
+    noted, never opened. Names are taken relative to ``directory``. With
+    ``adopt``, files are moved into the store instead of copied (a scratch
+    directory whose size was checked beforehand).
     """
+    adopted: list[tuple[str, Path]] = []
     for current, dirs, files in os.walk(directory, followlinks=False):
         dirs.sort()
         base = Path(current)
@@ -257,11 +283,15 @@ def ingest_directory(out: Output, directory: Path) -> None:
             info = full.lstat()
             if stat.S_ISLNK(info.st_mode):
                 out.add_symlink(relative, os.readlink(full))
+            elif stat.S_ISREG(info.st_mode) and adopt:
+                adopted.append((relative, full))
             elif stat.S_ISREG(info.st_mode):
                 with open(full, "rb") as handle:
                     out.add_stream(relative, handle)
             else:
                 out.special_file(relative, _special_kind(info.st_mode))
+    if adopted:
+        out.adopt_files(adopted)
 
 
 def _special_kind(mode: int) -> str:

@@ -340,3 +340,38 @@ def test_mutated_headers_never_escape_the_walker(tool: str, stage: Path, tmp_pat
         assert tree.complete or all(
             e.kind in (IssueKind.FAILURE, IssueKind.LIMIT, IssueKind.UNDECODABLE) for e in tree.errors
         )
+
+
+@pytest.mark.skipif(not bubblewrap_available(), reason="the unsquashfs fast path runs only inside bubblewrap")
+def test_squashfs_fast_path_gives_the_same_tree_as_the_streaming_reader(
+    tmp_path: Path, run_unpack: Unpacker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.unpack.formats import squashfs
+
+    plain = tmp_path / "plain"
+    (plain / "usr" / "bin").mkdir(parents=True)
+    (plain / "usr" / "bin" / "syncd").write_bytes(os.urandom(300_000))
+    (plain / "etc").mkdir()
+    (plain / "etc" / "hostname").write_text("phone\n")
+    (plain / "etc" / "shadow-link").symlink_to("/etc/shadow")
+    image = tmp_path / "plain.sqfs"
+    _run("mksquashfs", plain, image, "-comp", "gzip", "-noappend", "-quiet", "-no-progress")
+    calls: list[list[str]] = []
+    real_run_tool = squashfs.run_tool
+
+    def counting_run_tool(command, **kwargs):
+        calls.append(list(command))
+        return real_run_tool(command, **kwargs)
+
+    monkeypatch.setattr(squashfs, "run_tool", counting_run_tool)
+    fast = run_unpack(image)
+    assert len(calls) == 1 and "unsquashfs" in calls[0][0]
+    monkeypatch.setattr(squashfs.shutil, "which", lambda _name: None)
+    streamed = run_unpack(image)
+    assert len(calls) == 1
+
+    def summary(tree):
+        return sorted((a.lineage_path, a.sha256, a.kind, a.link_target) for a in tree.artifacts)
+
+    assert summary(fast) == summary(streamed)
+    assert fast.find(f"plain.sqfs{LINE}/etc/shadow-link").link_target == "/etc/shadow"

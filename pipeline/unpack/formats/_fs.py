@@ -18,6 +18,7 @@ import io
 import stat
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO, Generic, TypeVar, cast
 
 from pipeline.model import IssueKind, NoteKind
@@ -102,6 +103,42 @@ class _Counting:
         data = self._stream.read(size)
         self.count += len(data)
         return data
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What a filesystem declares it holds, read from its metadata alone."""
+
+    files: int
+    declared_bytes: int
+    plain: bool  # only directories, regular files and symlinks, no loop, every entry readable
+
+
+def survey_tree(tree: FsTree[NodeT], max_entries: int) -> Survey:
+    """Count files and declared bytes without reading any data (to decide how to extract)."""
+    root = tree.root()
+    seen: set[Hashable] = {tree.identity(root)}
+    stack, files, declared, entries = [root], 0, 0, 0
+    try:
+        while stack:
+            for name, node in tree.entries(stack.pop()):
+                if name in (".", "..", b".", b".."):
+                    continue
+                entries += 1
+                kind = tree.file_type(node)
+                if entries > max_entries or kind not in (stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK):
+                    return Survey(files, declared, plain=False)
+                if kind == stat.S_IFDIR:
+                    if tree.identity(node) in seen:
+                        return Survey(files, declared, plain=False)
+                    seen.add(tree.identity(node))
+                    stack.append(node)
+                    continue
+                files += 1
+                declared += tree.size(node) if kind == stat.S_IFREG else 0
+    except Exception:  # a corrupt listing: the streaming walk records exactly what fails
+        return Survey(files, declared, plain=False)
+    return Survey(files, declared, plain=True)
 
 
 def walk_tree(out: Output, tree: FsTree[NodeT], *, container_size: int) -> None:

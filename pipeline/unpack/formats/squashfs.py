@@ -4,6 +4,14 @@ The read-only root filesystem of most Linux-based routers, set-top boxes and
 low-cost Android builds. Members are streamed block by block from the image;
 symlinks are recorded with their target, device nodes and FIFOs are noted.
 
+Fast path: when the image's metadata (read by dissect, no data touched)
+declares only directories, files and symlinks, no loop, and a total size
+within the image's quotas, Debian's ``unsquashfs`` (C, multi-threaded, about
+5x faster than the Python reader) extracts it inside the sandbox, as an
+unprivileged user, into the work directory; its files are hashed and moved
+into the store. Anything else, or any tool error, takes the streaming path,
+which records precisely what failed.
+
 References: squashfs-tools' squashfs_fs.h; https://dr-emann.github.io/squashfs/
 (the format described field by field).
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import lzma
 import re
+import shutil
 import stat
 import struct
 import zlib
@@ -31,8 +40,9 @@ from dissect.squashfs.squashfs import INode
 
 from pipeline.model import IssueKind
 from pipeline.unpack.format import Format, Magic, Source
-from pipeline.unpack.formats._fs import FsTree, walk_tree
-from pipeline.unpack.output import Output
+from pipeline.unpack.formats._fs import FsTree, Survey, survey_tree, walk_tree
+from pipeline.unpack.output import Output, ingest_directory
+from pipeline.unpack.safety import ToolFailed, bubblewrap_available, run_tool
 
 SUPERBLOCK = struct.Struct("<IIIIIHHHHHHQQQQQQQQ")  # squashfs_super_block, 96 bytes
 MAGIC_LE = b"hsqs"
@@ -40,6 +50,7 @@ MAGIC_BE = b"sqsh"
 PAD = 4096  # mksquashfs pads the image to a multiple of 4 KiB unless -nopad
 ZLIB, LZMA, XZ = 1, 2, 4
 COMPRESSIONS = range(1, 7)  # gzip, lzma, lzo, xz, lz4, zstd
+UNSQUASHFS = "unsquashfs"
 
 
 def superblock_length(head: bytes, available: int) -> int | None:
@@ -134,4 +145,25 @@ class Squashfs(Format):
             if fs.sb.compression in (ZLIB, LZMA, XZ):
                 fs._compression = _BoundedDecompressor(fs.sb.compression, fs.block_size)
             out.cover(0, used)
-            walk_tree(out, _SquashTree(fs), container_size=source.size)
+            tree = _SquashTree(fs)
+            if not _unsquashfs(source, out, survey_tree(tree, source.limits.max_files)):
+                walk_tree(out, tree, container_size=source.size)
+
+
+def _unsquashfs(source: Source, out: Output, survey: Survey) -> bool:
+    """Extract with unsquashfs when the survey says it is safe; False to take the streaming path."""
+    tool = shutil.which(UNSQUASHFS)
+    if not (tool and bubblewrap_available() and survey.plain and out.fits(survey.files, survey.declared_bytes)):
+        return False
+    target = source.work_dir / "root"
+    try:
+        result = run_tool([tool, "-n", "-q", "-no-xattrs", "-d", str(target), str(source.path)],
+                          work_dir=source.work_dir, timeout=source.limits.extractor_seconds,
+                          memory=source.limits.tool_memory, max_file_size=max(survey.declared_bytes, 1))
+    except ToolFailed:
+        result = None
+    if result is None or result.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        return False
+    ingest_directory(out, target, adopt=True)
+    return True
