@@ -19,7 +19,7 @@ import stat
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Generic, TypeVar, cast
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from pipeline.model import IssueKind, NoteKind
 from pipeline.unpack.output import Output
@@ -68,6 +68,28 @@ class FsTree(ABC, Generic[NodeT]):
 
     @abstractmethod
     def link(self, node: NodeT) -> str | bytes: ...
+
+
+class InodeTree(FsTree[NodeT]):
+    """The dissect.* filesystems share their node vocabulary: root, inum, size, open()."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+
+    def root(self) -> NodeT:
+        return self._fs.root
+
+    def identity(self, node: NodeT) -> Hashable:
+        return node.inum  # type: ignore[attr-defined]
+
+    def size(self, node: NodeT) -> int:
+        return node.size  # type: ignore[attr-defined]
+
+    def open(self, node: NodeT) -> BinaryIO:
+        return node.open()  # type: ignore[attr-defined]
+
+    def link(self, node: NodeT) -> str | bytes:
+        return node.open().read(LINK_MAX)  # type: ignore[attr-defined]
 
 
 class ChunkStream(io.RawIOBase):

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from dissect.extfs import ExtFS
 from dissect.extfs.extfs import INode
 
 from pipeline.unpack.format import Format, Magic, Source
-from pipeline.unpack.formats._fs import LINK_MAX, FsTree, walk_tree
+from pipeline.unpack.formats._fs import InodeTree, walk_tree
 from pipeline.unpack.output import Output
 
 SUPERBLOCK_OFFSET = 1024
@@ -54,30 +54,12 @@ def filesystem_length(superblock: bytes) -> int | None:
     return blocks * (1024 << log_block_size) or None
 
 
-class _ExtTree(FsTree[INode]):
-    def __init__(self, fs: ExtFS) -> None:
-        self._fs = fs
-
-    def root(self) -> INode:
-        return self._fs.root
-
+class _ExtTree(InodeTree[INode]):
     def entries(self, directory: INode) -> Iterable[tuple[str, INode]]:
         return ((node.filename, node) for node in directory.iterdir())
 
     def file_type(self, node: INode) -> int:
         return node.filetype
-
-    def identity(self, node: INode) -> Hashable:
-        return node.inum
-
-    def size(self, node: INode) -> int:
-        return node.size
-
-    def open(self, node: INode) -> BinaryIO:
-        return node.open()
-
-    def link(self, node: INode) -> bytes:
-        return node.open().read(LINK_MAX)
 
 
 class Ext(Format):

@@ -28,7 +28,7 @@ import re
 import stat
 import struct
 import zlib
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from dissect.jffs import JFFS2
@@ -36,7 +36,7 @@ from dissect.jffs.jffs2 import INode
 
 from pipeline.model import IssueKind
 from pipeline.unpack.format import Format, Magic, Source
-from pipeline.unpack.formats._fs import LINK_MAX, FsTree, walk_tree
+from pipeline.unpack.formats._fs import InodeTree, walk_tree
 from pipeline.unpack.output import Output
 
 HEADER = struct.Struct("<HHII")  # magic, nodetype, totlen, hdr_crc
@@ -110,30 +110,12 @@ def _scan_positions(handle: BinaryIO, size: int) -> Iterator[tuple[int, int]]:
             pos += 4
 
 
-class _JffsTree(FsTree[INode]):
-    def __init__(self, fs: JFFS2) -> None:
-        self._fs = fs
-
-    def root(self) -> INode:
-        return self._fs.root
-
+class _JffsTree(InodeTree[INode]):
     def entries(self, directory: INode) -> Iterable[tuple[str, INode]]:
         return directory.iterdir()
 
     def file_type(self, node: INode) -> int:
         return stat.S_IFMT(node.type)
-
-    def identity(self, node: INode) -> Hashable:
-        return node.inum
-
-    def size(self, node: INode) -> int:
-        return node.size
-
-    def open(self, node: INode) -> BinaryIO:
-        return node.open()
-
-    def link(self, node: INode) -> bytes:
-        return node.open().read(LINK_MAX)
 
 
 def _magics(byteorder: str) -> tuple[Magic, ...]:
