@@ -169,11 +169,11 @@ class _Walk:
             parent = self.tree.artifacts[parent].parent
         return hashes
 
-    def _output(self, size: int, rooted: bool) -> Output:
+    def output(self, size: int, rooted: bool) -> Output:
         return Output(self.store, self.budget, container_size=size, rooted=rooted,
                       max_ratio=self.limits.max_ratio, ratio_floor=self.limits.ratio_floor)
 
-    def _run(self, artifact: Artifact, out: Output, body: Callable[[], None], extractor: str) -> None:
+    def run_extractor(self, out: Output, body: Callable[[], None], extractor: str) -> None:
         """Run an extractor body, turning every way it can fail into a recorded issue."""
         self.budget.start_extractor()
         try:
@@ -187,13 +187,13 @@ class _Walk:
 
     def _extract(self, artifact: Artifact, fmt: type[Format]) -> _Extraction:
         path = self.store.path(artifact.sha256)
-        out = self._output(artifact.size, fmt.rooted)
+        out = self.output(artifact.size, fmt.rooted)
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         work_dir = Path(tempfile.mkdtemp(prefix=f"{fmt.name}-", dir=self.settings.work_dir))
         source = Source(path, artifact.size, artifact.name, work_dir, self.siblings.get(artifact.id, {}),
                         self.limits)
         try:
-            self._run(artifact, out, lambda: fmt().extract(source, out), fmt.name)
+            self.run_extractor(out, lambda: fmt().extract(source, out), fmt.name)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         failed = any(i.member is None and i.kind in (IssueKind.FAILURE, IssueKind.LIMIT) for i in out.issues)
@@ -205,7 +205,7 @@ class _Walk:
 
     def _carve(self, artifact: Artifact) -> _Extraction:
         path = self.store.path(artifact.sha256)
-        out = self._output(artifact.size, rooted=False)
+        out = self.output(artifact.size, rooted=False)
 
         def body() -> None:
             result = find_chunks(path, artifact.size, all_formats(), self.limits.max_carves)
@@ -219,7 +219,7 @@ class _Walk:
                     out.add_range(f"{chunk.offset:#x}.{chunk.format.name}", handle, chunk.offset,
                                   chunk.length, kind=ArtifactKind.CARVED)
 
-        self._run(artifact, out, body, "carve")
+        self.run_extractor(out, body, "carve")
         with open(path, "rb") as handle:
             coverage = container_coverage(handle, artifact.size, carved=out.covered)
         if not out.children and coverage.undecodable >= UNDECODABLE_REPORT_MIN:
@@ -306,12 +306,8 @@ class _Walk:
 
 def _directory_root(directory: Path, walk: _Walk) -> tuple[Artifact, _Extraction]:
     """A firmware folder (a MediaTek scatter release, say) is a container of its files."""
-    out = walk._output(0, rooted=False)
-    walk.budget.start_extractor()
-    try:
-        ingest_directory(out, directory)
-    except ExtractionAborted as exc:
-        out.error(exc.reason, exc.kind)
+    out = walk.output(0, rooted=False)
+    walk.run_extractor(out, lambda: ingest_directory(out, directory), "directory")
     listing = "\n".join(f"{c.sha256} {c.name}" for c in out.children)
     digest = hashlib.sha256(listing.encode()).hexdigest()
     size = sum(c.size for c in out.children)
