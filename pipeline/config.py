@@ -67,6 +67,43 @@ class Limits:
         )
 
 
+RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+
+
+def _env_paths(name: str) -> tuple[Path, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(Path(part).absolute() for part in raw.split(os.pathsep) if part)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the analyzers load once per process: rules and offline reference data.
+
+    ``extra_rules`` are third-party YARA folders or files (``FWTRIAGE_RULES_PATH``,
+    separated by ``:``), each compiled in its own namespace beside ours;
+    ``geoip_db`` a MaxMind ``.mmdb`` (``FWTRIAGE_GEOIP_DB``), else the
+    database shipped in the geoip2fast package is used. Nothing is ever
+    looked up on the network.
+    """
+
+    rules_dir: Path = RULES_DIR
+    extra_rules: tuple[Path, ...] = ()
+    geoip_db: Path | None = None
+
+    @property
+    def behaviours_dir(self) -> Path:
+        return self.rules_dir / "behaviours"
+
+    @classmethod
+    def from_env(cls) -> Detection:
+        geoip = os.environ.get("FWTRIAGE_GEOIP_DB")
+        return cls(
+            rules_dir=Path(os.environ.get("FWTRIAGE_RULES_DIR") or RULES_DIR).absolute(),
+            extra_rules=_env_paths("FWTRIAGE_RULES_PATH"),
+            geoip_db=Path(geoip).absolute() if geoip else None,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where fwtriage keeps its data and how far it lets an image go."""

@@ -176,3 +176,218 @@ class ExtractionTree:
             "notes": [asdict(n) for n in self.notes],
             "tree": [a.to_dict() for a in self.artifacts],
         }
+
+
+# --- detection vocabulary -------------------------------------------------------------------------
+# Analyzers describe what they saw with these words; behaviour rules (rules/behaviours/*.yml) match
+# on them; the report prints them. One concept, one name, everywhere.
+
+
+class Severity(StrEnum):
+    """How much a single finding weighs on its own, before any correlation."""
+
+    HIGH = "high"  # enough for a reviewer's attention alone (a known backdoor family's indicator)
+    MEDIUM = "medium"  # a capability that matters in context (reads the IMEI, hard-coded SMS target)
+    LOW = "low"  # common in benign firmware (socket imports, AT commands in a modem stack)
+    INFO = "info"  # a fact about the file (architecture, linkage, permissions declared)
+
+
+class Confidence(StrEnum):
+    """How sure a behaviour is, kept apart from any claim about intent."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Category(StrEnum):
+    """What a finding is about; the behaviour rules and the report group findings by it."""
+
+    DATA_SOURCE = "data-source"  # reads personal data or identifiers (``Finding.data``)
+    CHANNEL = "channel"  # can send data out (``Finding.channels``)
+    ENDPOINT = "endpoint"  # a hard-coded destination (``Finding.endpoint``)
+    FAMILY = "family"  # indicator of a publicly documented backdoor family
+    EXECUTION = "execution"  # remote command execution, dynamic code loading, installs packages
+    PERSISTENCE = "persistence"  # started at boot, as root, respawned
+    PRIVILEGE = "privilege"  # system uid, privileged permissions, setuid
+    OBFUSCATION = "obfuscation"  # encoded strings, packers, stripped static binaries
+    PROPERTY = "property"  # a neutral fact: architecture, linkage, sections
+
+
+# Data a component can read (``Finding.data``, ``Behaviour.data``).
+DATA_KINDS = (
+    "imei", "imsi", "iccid", "msisdn", "sms", "contacts", "call_log", "location", "microphone",
+    "camera", "accounts", "installed_apps", "wifi", "files", "device_info",
+)
+# Ways a component can send (``Finding.channels``, ``Behaviour.channels``).
+CHANNELS = ("http", "https", "tcp", "udp", "dns", "mqtt", "sms", "ftp", "smtp", "ussd")
+
+
+class EndpointKind(StrEnum):
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    DOMAIN = "domain"
+    URL = "url"
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+class Scope(StrEnum):
+    """Where an endpoint points; private and reserved addresses are classified, never dropped."""
+
+    PUBLIC = "public"  # routable address, registrable domain, international phone number
+    DOCUMENTATION = "documentation"  # RFC 5737/3849 ranges, example domains: placeholders or test builds
+    PRIVATE = "private"  # RFC 1918, ULA, CGNAT
+    LOCAL = "local"  # loopback, link-local, localhost, .local
+    RESERVED = "reserved"  # multicast, broadcast, unspecified, other reserved ranges
+    UNKNOWN = "unknown"  # a phone number too short to place, a domain on no public suffix
+
+    @property
+    def remote(self) -> bool:
+        """Could the device reach it across the Internet or the phone network?
+
+        Documentation ranges count: firmware that ships one hard-coded as a
+        destination is either a test build or disguising a real one, and a
+        reviewer must see it either way.
+        """
+        return self in (Scope.PUBLIC, Scope.DOCUMENTATION)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A hard-coded destination: ``host`` is what a behaviour names (the host of a URL, else the value)."""
+
+    value: str
+    kind: EndpointKind
+    scope: Scope
+    host: str
+    country: str | None = None  # ISO 3166 alpha-2, from offline data only (analyze/enrich.py)
+    country_source: str | None = None  # "geoip", "phone", "cctld"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The bytes or facts that prove a finding, precise enough to find them again.
+
+    ``offset`` is within the artifact's own bytes; ``excerpt`` a short hex or
+    text view around the match, for the report.
+    """
+
+    kind: str  # string, utf16-string, yara-string, import, symbol, syscall, permission, api, manifest,
+    #             config, decoded, section
+    value: str
+    offset: int | None = None
+    excerpt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing an analyzer saw in one file, with its evidence.
+
+    ``rule`` is a stable id (``yara:<namespace>.<rule>``, ``elf:import.socket``,
+    ``ioc:url``...). ``data``, ``channels``, ``endpoint`` and ``tags`` are the
+    features behaviour rules match on; ``tags`` carry the rest
+    (``import:socket``, ``permission:android.permission.READ_SMS``,
+    ``family:adups``, ``attack:T1426``...).
+    """
+
+    rule: str
+    analyzer: str
+    category: Category
+    severity: Severity
+    title: str
+    data: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    endpoint: Endpoint | None = None
+    tags: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    description: str = ""
+    reference: str = ""
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.rule, self.endpoint.value if self.endpoint else "", self.title)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "analyzer": self.analyzer,
+            "category": str(self.category),
+            "severity": str(self.severity),
+            "title": self.title,
+            "data": list(self.data),
+            "channels": list(self.channels),
+            "endpoint": self.endpoint.to_dict() if self.endpoint else None,
+            "tags": list(self.tags),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "description": self.description,
+            "reference": self.reference,
+        }
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """An exfiltration pattern seen in one component: data → channel → endpoint, with its evidence.
+
+    ``rule`` is the behaviour rule (rules/behaviours/*.yml) that matched;
+    ``artifact`` the component's first lineage path and sha256, ``also_at``
+    the other paths where the same bytes appear. ``confidence`` says how sure
+    the match is, never what the author intended; ``benign`` is the innocent
+    explanation a reviewer should weigh.
+    """
+
+    id: str
+    rule: str
+    title: str
+    confidence: Confidence
+    data: tuple[str, ...]
+    channels: tuple[str, ...]
+    endpoints: tuple[str, ...]
+    countries: tuple[str, ...]
+    artifact_path: str
+    artifact_sha256: str
+    evidence: tuple[dict[str, Any], ...]
+    attack: tuple[str, ...] = ()
+    description: str = ""
+    benign: str = ""
+    also_at: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "title": self.title,
+            "confidence": str(self.confidence),
+            "data": list(self.data),
+            "channels": list(self.channels),
+            "endpoints": list(self.endpoints),
+            "countries": list(self.countries),
+            "artifact": {"path": self.artifact_path, "sha256": self.artifact_sha256},
+            "also_at": list(self.also_at),
+            "evidence": [dict(e) for e in self.evidence],
+            "attack": list(self.attack),
+            "description": self.description,
+            "benign": self.benign,
+        }
+
+
+class VerdictLabel(StrEnum):
+    BACKDOOR = "backdoor"  # a high-confidence exfiltration behaviour or a known backdoor family
+    SUSPICIOUS = "suspicious"  # behaviours of medium or low confidence only
+    CLEAN = "clean"  # everything unpacked and analysed, no behaviour found
+    INCOMPLETE = "incomplete"  # nothing found, but part of the image was not covered
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: VerdictLabel
+    score: int  # 0-100, see the scoring table in pipeline/correlate.py
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": str(self.label), "score": self.score, "summary": self.summary}

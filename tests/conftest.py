@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Limits, Settings
+from pipeline.config import Detection, Limits, Settings
 from pipeline.model import ExtractionTree
 from pipeline.store import LocalBlobStore
+from pipeline.triage import Triage, triage_tree
 from pipeline.unpack import unpack
 
 Unpacker = Callable[..., ExtractionTree]
@@ -54,16 +55,38 @@ def manifest() -> dict:
 
 
 @pytest.fixture(scope="session")
-def sample_trees(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], ExtractionTree]:
+def samples_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One fwtriage home shared by every sample of the session."""
+    return Settings(home=tmp_path_factory.mktemp("samples-home"), limits=Limits())
+
+
+@pytest.fixture(scope="session")
+def samples_store(samples_settings: Settings) -> LocalBlobStore:
+    return LocalBlobStore(samples_settings.store_dir)
+
+
+@pytest.fixture(scope="session")
+def sample_trees(samples_settings: Settings, samples_store: LocalBlobStore) -> Callable[[str], ExtractionTree]:
     """Unpack a bundled sample once per test session (all samples share one store)."""
-    home = tmp_path_factory.mktemp("samples-home")
-    settings = Settings(home=home, limits=Limits())
-    store = LocalBlobStore(settings.store_dir)
     trees: dict[str, ExtractionTree] = {}
 
     def tree_of(file: str) -> ExtractionTree:
         if file not in trees:
-            trees[file] = unpack(SAMPLES / "out" / file, store=store, settings=settings)
+            trees[file] = unpack(SAMPLES / "out" / file, store=samples_store, settings=samples_settings)
         return trees[file]
 
     return tree_of
+
+
+@pytest.fixture(scope="session")
+def sample_triages(sample_trees: Callable[[str], ExtractionTree], samples_store: LocalBlobStore
+                   ) -> Callable[[str], Triage]:
+    """Analyse and correlate a bundled sample once per test session."""
+    results: dict[str, Triage] = {}
+
+    def triage_of(file: str) -> Triage:
+        if file not in results:
+            results[file] = triage_tree(sample_trees(file), samples_store, Detection())
+        return results[file]
+
+    return triage_of

@@ -1,0 +1,1 @@
+"""Analyzers: a file in, findings out. One module per analyzer, found by ``registry``."""

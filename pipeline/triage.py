@@ -1,0 +1,40 @@
+"""The flow of one image, in-process: unpack → analyze → correlate.
+
+Each step is a plain library function; this module only chains them, so the
+CLI, the tests and (later) the workers run exactly the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.analyze.runner import Analysis, Progress, analyze_tree
+from pipeline.behaviour_rules import behaviour_rules
+from pipeline.config import Detection, Settings
+from pipeline.correlate import Correlation, correlate
+from pipeline.model import ExtractionTree
+from pipeline.store import BlobStore
+from pipeline.unpack import unpack
+
+
+@dataclass
+class Triage:
+    """Everything one image's triage produced, ready for a report."""
+
+    tree: ExtractionTree
+    analysis: Analysis
+    correlation: Correlation
+
+
+def triage_tree(tree: ExtractionTree, store: BlobStore, detection: Detection | None = None,
+                progress: Progress | None = None) -> Triage:
+    """Analyse and correlate an already unpacked tree."""
+    detection = detection or Detection.from_env()
+    analysis = analyze_tree(tree, store, progress=progress)
+    return Triage(tree, analysis, correlate(tree, analysis, behaviour_rules(detection.behaviours_dir)))
+
+
+def triage(image: Path, store: BlobStore, settings: Settings, detection: Detection | None = None) -> Triage:
+    """Unpack, analyse and correlate one image."""
+    return triage_tree(unpack(image, store=store, settings=settings), store, detection)
