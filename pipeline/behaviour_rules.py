@@ -23,7 +23,10 @@ A rule names what one component must show::
 
 Conditions: ``all`` / ``any`` (lists) and ``not`` (one condition) combine the
 leaves ``data``, ``channel``, ``endpoint``, ``tag`` and ``rule`` (glob
-patterns, e.g. ``tag: "yara:featurephone.*"``) and ``category``. A leaf is
+patterns, e.g. ``tag: "yara:featurephone.*"``), ``category`` and ``severity``;
+``finding`` (a mapping of leaves) needs one finding that satisfies all of
+them at once, e.g. ``finding: {rule: "elf:raw-syscalls", severity: medium}``.
+A leaf is
 satisfied by the findings of the component that carry the feature; those
 findings become the behaviour's evidence. ``optional`` (one condition) always
 holds and only gathers evidence: ``optional: {data: any}`` puts every data
@@ -41,9 +44,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.model import CHANNELS, DATA_KINDS, Category, Confidence, EndpointKind, Finding, Scope
+from pipeline.model import CHANNELS, DATA_KINDS, Category, Confidence, EndpointKind, Finding, Scope, Severity
 
-LEAVES = ("data", "channel", "endpoint", "tag", "rule", "category")
+LEAVES = ("data", "channel", "endpoint", "tag", "rule", "category", "severity")
 RULE_FIELDS = {"id", "title", "confidence", "attack", "description", "benign", "match", "examples",
                "counterexamples"}
 REQUIRED_FIELDS = ("id", "title", "confidence", "attack", "description", "benign", "match", "examples")
@@ -109,6 +112,8 @@ def _leaf_matches(key: str, spec: Any, finding: Finding) -> bool:
         return any(fnmatch.fnmatchcase(tag, pattern) for pattern in _as_list(spec) for tag in finding.tags)
     if key == "rule":
         return any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in _as_list(spec))
+    if key == "severity":
+        return str(finding.severity) in {str(s) for s in _as_list(spec)}
     return str(finding.category) in {str(c) for c in _as_list(spec)}  # category
 
 
@@ -135,14 +140,18 @@ def _evaluate(condition: dict[str, Any], findings: Sequence[Finding]) -> list[Fi
         return None if _evaluate(spec, findings) is not None else []
     if key == "optional":
         return _evaluate(spec, findings) or []
+    if key == "finding":
+        hits = [f for f in findings if all(_leaf_matches(k, v, f) for k, v in spec.items())]
+        return hits or None
     hits = [f for f in findings if _leaf_matches(key, spec, f)]
     return hits or None
 
 
 def _check_leaf(key: str, spec: Any, where: str) -> None:
-    allowed = {"data": DATA_KINDS, "channel": CHANNELS, "category": tuple(c.value for c in Category)}
+    allowed = {"data": DATA_KINDS, "channel": CHANNELS, "category": tuple(c.value for c in Category),
+               "severity": tuple(s.value for s in Severity)}
     if key in allowed:
-        if spec == "any" and key != "category":
+        if spec == "any" and key in ("data", "channel"):
             return
         unknown = [v for v in _as_list(spec) if v not in allowed[key]]
         if unknown:
@@ -172,10 +181,16 @@ def _check_condition(condition: Any, where: str) -> None:
             _check_condition(part, where)
     elif key in ("not", "optional"):
         _check_condition(spec, where)
+    elif key == "finding":
+        if not isinstance(spec, dict) or not spec or set(spec) - set(LEAVES):
+            raise RuleError(f"{where}: finding takes a mapping of {', '.join(LEAVES)}")
+        for leaf, value in spec.items():
+            _check_leaf(leaf, value, where)
     elif key in LEAVES:
         _check_leaf(key, spec, where)
     else:
-        raise RuleError(f"{where}: unknown condition {key!r}; use all, any, not, optional or {', '.join(LEAVES)}")
+        raise RuleError(f"{where}: unknown condition {key!r}; "
+                        f"use all, any, not, optional, finding or {', '.join(LEAVES)}")
 
 
 def _examples(raw: Any, where: str) -> tuple[Example, ...]:

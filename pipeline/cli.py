@@ -14,10 +14,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from rich.tree import Tree
 
 from pipeline import __version__
-from pipeline.config import Settings
+from pipeline.analyze.rule_tests import RuleTestReport, run_rule_tests
+from pipeline.analyze.ruleset import Ruleset, compile_ruleset
+from pipeline.config import Detection, Settings
 from pipeline.model import Artifact, ExtractionTree
 from pipeline.store import LocalBlobStore
 from pipeline.unpack import unpack as unpack_image
@@ -123,6 +126,71 @@ def unpack(image: Path, out_dir: Path, show_tree: bool) -> None:
         output.print(f"[dim]· … {len(tree.notes) - MAX_NOTES_SHOWN} more notes in extraction.json[/]")
     output.print(_summary(tree), soft_wrap=True)
     output.print(f"wrote {target}")
+
+
+@cli.group()
+def rules() -> None:
+    """The YARA rule library (rules/*.yar and FWTRIAGE_RULES_PATH): list it, run its examples."""
+
+
+def _load_rules(detection: Detection) -> Ruleset:
+    ruleset = compile_ruleset(detection)
+    for skipped in ruleset.skipped:
+        console.print(f"[yellow]![/] skipped {skipped.path}: {skipped.reason}", highlight=False)
+    for warning in ruleset.warnings:
+        console.print(f"[dim]· {warning}[/]", highlight=False)
+    return ruleset
+
+
+@rules.command("list")
+def rules_list() -> None:
+    """Every loaded rule (id, category, severity, title), the sources skipped and the ruleset digest."""
+    ruleset = _load_rules(Detection.from_env())
+    table = Table("rule", "category", "severity", "title", box=None, pad_edge=False)
+    for meta in sorted(ruleset.metadata.values(), key=lambda m: m.id):
+        table.add_row(meta.id, meta.category, meta.severity, meta.title)
+    for (namespace, identifier), meta in sorted(ruleset.third_party.items()):
+        severity = meta.get("severity") if isinstance(meta.get("severity"), str) else "medium"
+        title = meta.get("description") if isinstance(meta.get("description"), str) else ""
+        table.add_row(f"{namespace}.{identifier}", "property", str(severity), str(title))
+    output = Console()
+    output.print(table)
+    total = len(ruleset.metadata) + len(ruleset.third_party)
+    output.print(f"{total} rules from {len(ruleset.sources)} files, {len(ruleset.skipped)} skipped; "
+                 f"ruleset digest {ruleset.digest}", soft_wrap=True, highlight=False)
+
+
+def _passed_of(report: RuleTestReport, positive: bool) -> str:
+    total = report.positives if positive else report.negatives
+    failed = sum(e.positive == positive for e in report.failures)
+    return f"{total - failed}/{total}" + (" [red]✗[/]" if failed else "")
+
+
+def _verdict(report: RuleTestReport) -> str:
+    if report.passed:
+        return "[green]pass[/]"
+    reasons = list(report.problems) + [f"{'missed' if e.positive else 'matched'} {e.label!r}" for e in report.failures]
+    return "[red]FAIL[/] " + "; ".join(reasons)
+
+
+@rules.command("test")
+def rules_test() -> None:
+    """Run every rule's positive and negative examples (rules/tests/*.yml) and check its metadata."""
+    detection = Detection.from_env()
+    ruleset = _load_rules(detection)
+    try:
+        reports = run_rule_tests(ruleset, detection.rules_dir / "tests")
+    except (ValueError, OSError) as exc:
+        raise _Failure(f"cannot read the rule examples: {exc}") from exc
+    table = Table("rule", "positive", "negative", "result", box=None, pad_edge=False)
+    for report in reports:
+        table.add_row(report.rule_id, _passed_of(report, True), _passed_of(report, False), _verdict(report))
+    output = Console()
+    output.print(table)
+    failing = [r for r in reports if not r.passed]
+    output.print(f"{len(reports) - len(failing)} of {len(reports)} rules pass their examples", highlight=False)
+    if failing:
+        raise _Failure(f"{len(failing)} rules fail: {', '.join(r.rule_id for r in failing)}")
 
 
 def main() -> None:

@@ -94,6 +94,10 @@ class Detection:
     def behaviours_dir(self) -> Path:
         return self.rules_dir / "behaviours"
 
+    @property
+    def well_known_endpoints(self) -> Path:
+        return self.rules_dir / "well-known-endpoints.yml"
+
     @classmethod
     def from_env(cls) -> Detection:
         geoip = os.environ.get("FWTRIAGE_GEOIP_DB")

@@ -22,16 +22,21 @@ components in those bytes.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pipeline.analyze.runner import Analysis
 from pipeline.behaviour_rules import BehaviourRule
 from pipeline.model import (
     CHANNELS,
     DATA_KINDS,
+    LINEAGE_SEPARATOR,
     Artifact,
     ArtifactKind,
     Behaviour,
@@ -43,6 +48,8 @@ from pipeline.model import (
     Verdict,
     VerdictLabel,
 )
+
+WellKnown = Mapping[str, str]  # host or phone number → why open-source code embeds it
 
 # Formats whose unpacked contents belong to the package itself: one component.
 COMPONENT_FORMATS = frozenset({"apk", "jar"})
@@ -100,6 +107,25 @@ class Correlation:
     verdict: Verdict
 
 
+@functools.cache
+def well_known_endpoints(path: Path) -> WellKnown:
+    """The well-known endpoints list (rules/well-known-endpoints.yml): host → reason; empty if absent."""
+    if not path.exists():
+        return {}
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return {str(e["host"]).lower(): str(e["why"]) for e in entries}
+
+
+def well_known_reason(host: str, well_known: WellKnown) -> str | None:
+    """Why ``host`` (or a parent domain of it) is on the well-known list, or None."""
+    labels = host.lower().split(".")
+    for start in range(len(labels)):
+        reason = well_known.get(".".join(labels[start:]))
+        if reason:
+            return reason
+    return None
+
+
 def _component_roots(tree: ExtractionTree) -> dict[int, Artifact]:
     """Artifact id → the artifact heading its component (the nearest package ancestor, else itself)."""
     by_id = {a.id: a for a in tree.artifacts}
@@ -128,7 +154,7 @@ def _link_config_facts(components: dict[str, Component], analysis: Analysis, pat
     by_name: dict[str, list[Component]] = defaultdict(list)
     for component in components.values():
         for name in component.names:
-            by_name[name].append(component)
+            by_name["/" + name.lstrip("/")].append(component)  # archive members have no leading slash
     for sha256, findings in analysis.findings.items():
         for finding in findings:
             for tag in finding.tags:
@@ -198,22 +224,33 @@ def _behaviour(rule: BehaviourRule, component: Component, hits: Sequence[Finding
     )
 
 
-def find_behaviours(components: Sequence[Component], rules: Sequence[BehaviourRule]) -> list[Behaviour]:
-    """Every (rule, component) match, most confident first, then by path and rule (deterministic)."""
+def find_behaviours(components: Sequence[Component], rules: Sequence[BehaviourRule],
+                    well_known: WellKnown | None = None) -> list[Behaviour]:
+    """Every (rule, component) match: most confident first, then the most data and endpoints (the one
+    the summary names), then by path and rule (deterministic).
+
+    Well-known endpoints (open-source credits, namespaces) are not a component's destination and
+    take no part in the match.
+    """
     behaviours = []
     for component in components:
-        if not component.findings:
+        findings = [f for f in component.findings
+                    if f.endpoint is None or not well_known_reason(f.endpoint.host, well_known or {})]
+        if not findings:
             continue
         for rule in rules:
-            hits = rule.evaluate(component.findings)
+            hits = rule.evaluate(findings)
             if hits is not None:
                 behaviours.append(_behaviour(rule, component, hits))
     rank = list(Confidence)
-    return sorted(behaviours, key=lambda b: (rank.index(b.confidence), b.artifact_path, b.rule))
+    return sorted(behaviours, key=lambda b: (rank.index(b.confidence), -len(b.data), -len(b.endpoints),
+                                             b.artifact_path, b.rule))
 
 
-def endpoint_table(tree: ExtractionTree, analysis: Analysis) -> list[dict[str, Any]]:
-    """Every endpoint found in the image, with its country and every path that holds it."""
+def endpoint_table(tree: ExtractionTree, analysis: Analysis, well_known: WellKnown | None = None
+                   ) -> list[dict[str, Any]]:
+    """Every endpoint found in the image, with its country, every path that holds it, and why it is
+    well known when it is."""
     paths = _paths_by_sha(tree)
     table: dict[tuple[str, str], dict[str, Any]] = {}
     for sha256, findings in analysis.findings.items():
@@ -223,7 +260,8 @@ def endpoint_table(tree: ExtractionTree, analysis: Analysis) -> list[dict[str, A
                 continue
             row = table.setdefault((endpoint.value, str(endpoint.kind)), {
                 "value": endpoint.value, "kind": str(endpoint.kind), "scope": str(endpoint.scope),
-                "host": endpoint.host, "country": endpoint.country, "encoded": False, "artifacts": set()})
+                "host": endpoint.host, "country": endpoint.country, "encoded": False,
+                "well_known": well_known_reason(endpoint.host, well_known or {}), "artifacts": set()})
             row["artifacts"].update(paths.get(sha256, []))
             row["encoded"] = row["encoded"] or any(t.startswith("encoded:") for t in finding.tags)
     rows = [dict(row, artifacts=sorted(row["artifacts"])) for row in table.values()]
@@ -266,6 +304,11 @@ def verdict_label(behaviours: Sequence[Behaviour], covered: bool) -> VerdictLabe
     return VerdictLabel.CLEAN if covered else VerdictLabel.INCOMPLETE
 
 
+def _short(path: str) -> str:
+    """The last part of a lineage path: the full path is in the report, the summary is one sentence."""
+    return path.rsplit(LINEAGE_SEPARATOR, 1)[-1]
+
+
 def _list(values: Sequence[str]) -> str:
     values = [v.replace("_", " ") for v in values]
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
@@ -281,7 +324,7 @@ def summary(label: VerdictLabel, behaviours: Sequence[Behaviour], tree: Extracti
     """The one sentence a reviewer reads first."""
     if behaviours:
         top = behaviours[0]
-        name = top.artifact_path.rsplit(" › ", 1)[-1]
+        name = _short(top.artifact_path)
         sentence = f"{name}: {top.title.rstrip('.')}"
         if top.data:
             sentence += f"; reads {_list(top.data)}"
@@ -293,19 +336,22 @@ def summary(label: VerdictLabel, behaviours: Sequence[Behaviour], tree: Extracti
         return sentence + (f" (+{others} more behaviour{'s' * (others > 1)})." if others else ".")
     reached = f"{tree.coverage.reached_ratio:.0%}" if tree.coverage.bytes else "none"
     if label is VerdictLabel.CLEAN:
-        return f"No exfiltration behaviour found in {analysis.targets} files; {reached} of the image's bytes reached."
-    reasons = [f"{e.path}: {e.error}" for e in tree.errors] + [f"{i.path}: {i.analyzer} failed: {i.error}"
-                                                               for i in analysis.issues]
+        unpacked = ("every byte of the image unpacked" if tree.coverage.reached_ratio >= 0.995 else
+                    f"{reached} of the image's bytes unpacked into known formats, the rest analysed as raw data")
+        return f"No exfiltration behaviour found in {analysis.targets} files; {unpacked}."
+    reasons = [f"{_short(e.path)}: {e.error}" for e in tree.errors] + [
+        f"{_short(i.path)}: {i.analyzer} failed: {i.error}" for i in analysis.issues]
     more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return (f"No exfiltration behaviour found, but the analysis is incomplete ({reached} of the image's bytes "
             f"reached): {reasons[0]}{more}.")
 
 
-def correlate(tree: ExtractionTree, analysis: Analysis, rules: Sequence[BehaviourRule]) -> Correlation:
+def correlate(tree: ExtractionTree, analysis: Analysis, rules: Sequence[BehaviourRule],
+              well_known: WellKnown | None = None) -> Correlation:
     """The behaviours, the endpoint table and the verdict of one image."""
     components = components_of(tree, analysis)
-    behaviours = find_behaviours(components, rules)
-    table = endpoint_table(tree, analysis)
+    behaviours = find_behaviours(components, rules, well_known)
+    table = endpoint_table(tree, analysis, well_known)
     covered = tree.complete and not analysis.issues
     label = verdict_label(behaviours, covered)
     verdict = Verdict(label, score(behaviours, components), summary(label, behaviours, tree, analysis, table))

@@ -12,7 +12,7 @@ from pathlib import Path
 from pipeline.analyze.runner import Analysis, Progress, analyze_tree
 from pipeline.behaviour_rules import behaviour_rules
 from pipeline.config import Detection, Settings
-from pipeline.correlate import Correlation, correlate
+from pipeline.correlate import Correlation, correlate, well_known_endpoints
 from pipeline.model import ExtractionTree
 from pipeline.store import BlobStore
 from pipeline.unpack import unpack
@@ -32,7 +32,9 @@ def triage_tree(tree: ExtractionTree, store: BlobStore, detection: Detection | N
     """Analyse and correlate an already unpacked tree."""
     detection = detection or Detection.from_env()
     analysis = analyze_tree(tree, store, progress=progress)
-    return Triage(tree, analysis, correlate(tree, analysis, behaviour_rules(detection.behaviours_dir)))
+    correlation = correlate(tree, analysis, behaviour_rules(detection.behaviours_dir),
+                            well_known_endpoints(detection.well_known_endpoints))
+    return Triage(tree, analysis, correlation)
 
 
 def triage(image: Path, store: BlobStore, settings: Settings, detection: Detection | None = None) -> Triage:

@@ -139,7 +139,7 @@ def test_the_same_blob_at_two_paths_is_one_behaviour() -> None:
     assert (behaviour.artifact_path, behaviour.also_at) == ("img › /bin/a", ("img › /sbin/b",))
     assert result.endpoints == [{"value": "c2.example.cn", "kind": "domain", "scope": "public",
                                  "host": "c2.example.cn", "country": "CN", "encoded": False,
-                                 "artifacts": ["img › /bin/a", "img › /sbin/b"]}]
+                                 "well_known": None, "artifacts": ["img › /bin/a", "img › /sbin/b"]}]
 
 
 def test_nothing_found_is_clean_only_when_everything_was_covered() -> None:
@@ -149,7 +149,7 @@ def test_nothing_found_is_clean_only_when_everything_was_covered() -> None:
         is VerdictLabel.CLEAN
     cut = ExtractionIssue("img › blob", "encrypted", IssueKind.UNDECODABLE)
     verdict = correlate(_tree(tool, errors=(cut,)), Analysis(), rules).verdict
-    assert verdict.label is VerdictLabel.INCOMPLETE and "img › blob: encrypted" in verdict.summary
+    assert verdict.label is VerdictLabel.INCOMPLETE and "blob: encrypted" in verdict.summary
     failed = Analysis(issues=[AnalysisIssue("tool", "/bin/tool", "elf", "truncated")])
     assert correlate(_tree(tool), failed, rules).verdict.label is VerdictLabel.INCOMPLETE
 
@@ -166,3 +166,27 @@ def test_isolated_findings_lift_a_clean_score_a_little() -> None:
     odd = _finding("elf:packed", severity=Severity.MEDIUM, category=Category.OBFUSCATION)
     verdict = correlate(_tree(tool), Analysis(findings={"tool": [odd]}), [parse_rule(CORE, "t.yml")]).verdict
     assert (verdict.label, verdict.score) == (VerdictLabel.CLEAN, 3)
+
+
+def test_a_finding_condition_needs_one_finding_with_every_feature() -> None:
+    raw = dict(CORE, match={"finding": {"rule": "elf:raw-*", "severity": "medium"}})
+    rule = parse_rule(raw, "t.yml")
+    weak = _finding("elf:raw-syscalls", severity=Severity.LOW)
+    strong = _finding("elf:raw-syscalls", severity=Severity.MEDIUM)
+    other = _finding("yara:x", severity=Severity.MEDIUM)
+    assert rule.evaluate([weak, other]) is None
+    assert rule.evaluate([weak, strong]) == [strong]
+    with pytest.raises(RuleError, match="finding takes"):
+        parse_rule(dict(CORE, match={"finding": {"colour": "red"}}), "t.yml")
+
+
+def test_well_known_endpoints_are_listed_but_are_no_destination() -> None:
+    tool = _artifact(1, 0, ("img", "/bin/tool"), "tool")
+    credit = _finding("ioc:domain", endpoint="www.dkuug.dk", category=Category.ENDPOINT)
+    well_known = {"dkuug.dk": "glibc's C locale credits"}
+    rules = [parse_rule(CORE, "t.yml")]
+    result = correlate(_tree(tool), Analysis(findings={"tool": [IMEI, HTTP, credit]}), rules, well_known)
+    assert result.behaviours == []
+    assert result.endpoints[0]["well_known"] == "glibc's C locale credits"
+    both = correlate(_tree(tool), Analysis(findings={"tool": [IMEI, HTTP, credit, REMOTE]}), rules, well_known)
+    assert both.behaviours[0].endpoints == ("c2.example.cn",)

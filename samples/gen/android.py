@@ -82,6 +82,7 @@ def build(ctx: BuildContext) -> list[Sample]:
         super_sample(ctx, work, busybox, apks["Calculator"]),
         scatter_sample(ctx, work, clean_raw, boot),
         erofs_sample(ctx, work, apks["Calculator"]),
+        agent_update_sample(ctx),
     ]
 
 
@@ -641,4 +642,45 @@ def erofs_sample(ctx: BuildContext, work: Path, calculator: Path) -> Sample:
         expect=CLEAN_EXPECT,
         contains=[Contains(CLEAN_APK, ["erofs"]), Contains(BUILD_PROP, ["erofs"])],
         formats=["erofs", "apk"],
+    )
+
+
+# --- 8. file-based update.zip carrying a known backdoor family's OTA agent ------------------------------
+
+AGENT = "/system/bin/debugs"
+AGENT_RC = """\
+service debugs /system/bin/debugs
+    class main
+    user root
+    seclabel u:r:su:s0
+"""
+
+
+def agent_update_sample(ctx: BuildContext) -> Sample:
+    """A pre-Lollipop style update.zip (package_extract_dir of system/) whose OTA agent is a Ragentek
+    "AnyWhere" look-alike: the published path and hosts, started as root, runs what the server sends."""
+    agent = cross_compile(ctx, SRC / "debugs.c", "armhf")
+    script = f"""\
+ui_print("Installing system update...");
+mount("ext4", "EMMC", "{MTK_BLOCK_DEVICE}/system", "/system");
+package_extract_dir("system", "/system");
+set_perm(0, 0, 0755, "{AGENT}");
+unmount("/system");
+"""
+    write_zip(ctx.out / "android-agent-update.zip", [
+        ("META-INF/com/google/android/updater-script", script.encode()),
+        ("system/bin/debugs", agent.read_bytes()),
+        ("system/build.prop", build_prop("8.1.0").encode()),
+        ("system/etc/init/debugs.rc", AGENT_RC.encode()),
+    ])
+    return Sample(
+        file="android-agent-update.zip", category="android",
+        description="File-based update.zip whose system/bin/debugs mimics the Ragentek/AnyWhere OTA agent "
+                    "documented in 2016 (its path and three hard-coded hosts, polled over plain HTTP, the "
+                    "reply run as root; started by an init .rc): a known-family match",
+        expect=Expect(verdict="backdoor", culprits=["system/bin/debugs"],
+                      endpoints=["oyag.lhzbdvm.com", "oyag.prugskh.com", "oyag.prugskh.net"],
+                      countries=[], data=[], channels=["http"]),
+        contains=[Contains("system/bin/debugs", ["zip"]), Contains("system/etc/init/debugs.rc", ["zip"])],
+        formats=["zip"],
     )

@@ -1,0 +1,141 @@
+"""Analysis speed over an extracted rootfs, and YARA against the ``yara`` command-line tool.
+
+Prints, in one run on the same tree:
+
+- the whole analysis (every analyzer, the thread pool of ``analyze_tree``):
+  files/s, MB/s and MB/s per core, and the time per analyzer (each alone);
+- YARA alone, our ``yara`` analyzer (``match(filepath=)`` with per-file
+  externals) against ``yara -r -N`` (Debian's CLI) with the same compiled
+  sources over the same files (hard links to the analysed blobs in one
+  folder), both with as many threads as cores; the ratio is ours / CLI;
+- reuse: the one-off set-up cost of each analyzer (rules compiled, lists
+  loaded) against its per-file cost, i.e. what re-creating it per file would
+  cost; the registry hands out one instance per process.
+
+Tree: the >= 100 MB rootfs of real Debian armhf binaries (built once into
+samples/cache/bench/, as for bench/unpack.py), or the images given.
+Run: ``make bench`` (or ``.venv/bin/python bench/analyze.py [IMAGE ...]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.analyze.base import Analyzer, Target  # noqa: E402
+from pipeline.analyze.registry import analyzer_classes  # noqa: E402
+from pipeline.analyze.ruleset import ruleset  # noqa: E402
+from pipeline.analyze.runner import analyze_targets, targets_of  # noqa: E402
+from pipeline.config import Detection, Settings  # noqa: E402
+from pipeline.store import LocalBlobStore  # noqa: E402
+from pipeline.unpack import unpack  # noqa: E402
+
+T = TypeVar("T")
+
+
+def default_image() -> Path:
+    from samples.gen.linux import build_large_rootfs
+    from samples.sample import BuildContext
+
+    ctx = BuildContext(root=ROOT / "samples", out=ROOT / "samples" / "out", cache=ROOT / "samples" / "cache")
+    return build_large_rootfs(ctx)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(function: Callable[..., T], *args: Any) -> tuple[float, T]:
+    """Wall seconds and result of one call."""
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def bench_whole(targets: list[Target], cores: int) -> None:
+    megabytes = sum(t.size for t in targets) / 1e6
+    seconds, analysis = _timed(analyze_targets, targets)
+    findings = sum(len(f) for f in analysis.findings.values())
+    print(f"whole analysis   {len(targets):6d} files {megabytes:8.1f} MB {seconds:7.2f} s "
+          f"{len(targets) / seconds:8.0f} files/s {megabytes / seconds:7.1f} MB/s "
+          f"({megabytes / seconds / cores:.1f} MB/s per core, {cores} cores); {findings} findings, "
+          f"{len(analysis.issues)} issues; peak RSS {_peak_rss_mb():.0f} MB")
+
+
+def bench_each(targets: list[Target]) -> dict[str, Analyzer]:
+    """Each analyzer alone on one thread: set-up cost, per-file cost, files it took."""
+    instances = {}
+    print(f"\n{'analyzer':10} {'setup s':>8} {'files':>6} {'MB':>8} {'s (1 thread)':>13} {'MB/s':>7} "
+          f"{'ms/file':>8} {'re-creating per file would cost':>32}")
+    for cls in analyzer_classes():
+        setup, instance = _timed(cls)
+        instances[cls.name] = instance
+        taken = [t for t in targets if instance.accepts(t)]
+        seconds, _ = _timed(analyze_targets, taken, [instance], None, 1)
+        megabytes = sum(t.size for t in taken) / 1e6
+        per_file = seconds / max(len(taken), 1)
+        print(f"{cls.name:10} {setup:8.3f} {len(taken):6d} {megabytes:8.1f} {seconds:13.2f} "
+              f"{megabytes / max(seconds, 1e-9):7.1f} {per_file * 1e3:8.2f} "
+              f"{'+' + format(setup * len(taken), '.1f') + ' s (' + format(setup / max(per_file, 1e-9), '.0f'):>25}"
+              f"x a file)")
+    return instances
+
+
+def bench_yara(targets: list[Target], yara_analyzer: Analyzer, cores: int) -> None:
+    """Our YARA scan against the CLI with the same sources over the same files."""
+    cli = shutil.which("yara")
+    if cli is None:
+        print("\nyara CLI not found (apt-get install yara): YARA comparison skipped")
+        return
+    taken = [t for t in targets if yara_analyzer.accepts(t)]
+    megabytes = sum(t.size for t in taken) / 1e6
+    rules = ruleset(Detection.from_env())
+    with tempfile.TemporaryDirectory(prefix="fwtriage-bench-") as folder:
+        for target in taken:
+            os.link(target.path, Path(folder) / target.sha256)
+        ours, _ = _timed(analyze_targets, taken, [yara_analyzer], None, cores)
+        externals = [arg for name in ("filename", "filepath", "extension", "filetype", "md5", "sha1", "sha256",
+                                      "owner") for arg in ("-d", f"{name}=-")]
+        command = [cli, "-r", "-N", "-w", "-p", str(cores), *externals, *rules.cli_sources(), folder]
+        start = time.perf_counter()
+        completed = subprocess.run(command, capture_output=True, check=False)
+        theirs = time.perf_counter() - start
+    hits = len(completed.stdout.splitlines())
+    status = "" if completed.returncode == 0 else f" (exit {completed.returncode}: {completed.stderr[:200]!r})"
+    print(f"\nYARA over {len(taken)} files, {megabytes:.1f} MB, {cores} threads each:")
+    print(f"  fwtriage yara analyzer {ours:6.2f} s {megabytes / ours:7.1f} MB/s")
+    print(f"  yara CLI (-r -N)       {theirs:6.2f} s {megabytes / theirs:7.1f} MB/s, {hits} matches{status}")
+    print(f"  ratio fwtriage / CLI: {ours / theirs:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", nargs="*", type=Path)
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    for image in args.images or [default_image()]:
+        with tempfile.TemporaryDirectory(prefix="fwtriage-bench-") as home:
+            settings = Settings(home=Path(home))
+            store = LocalBlobStore(settings.store_dir)
+            tree = unpack(image, store=store, settings=settings)
+            targets = targets_of(tree, store)
+            print(f"== {image.name}: {len(tree.artifacts)} artifacts, {len(targets)} unique blobs")
+            bench_whole(targets, cores)
+            instances = bench_each(targets)
+            bench_yara(targets, instances["yara"], cores)
+
+
+if __name__ == "__main__":
+    main()
