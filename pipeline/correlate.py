@@ -154,7 +154,7 @@ def _link_config_facts(components: dict[str, Component], analysis: Analysis, pat
     by_name: dict[str, list[Component]] = defaultdict(list)
     for component in components.values():
         for name in component.names:
-            by_name["/" + name.lstrip("/")].append(component)  # archive members have no leading slash
+            by_name["/" + name.removeprefix("./").lstrip("/")].append(component)  # archive members: no "/"
     for sha256, findings in analysis.findings.items():
         for finding in findings:
             for tag in finding.tags:
@@ -279,7 +279,8 @@ def _factor_counts(behaviours: Sequence[Behaviour], components: Sequence[Compone
         "more-data": max(len(data) - 1, 0),
         "encoded-endpoint": int(any(t.startswith("encoded:") for t in tags)),
         "persistence": int(any(f.category is Category.PERSISTENCE for f in findings)),
-        "privileged": int(bool(tags & {"config:root", "android:system-uid", "android:priv-app"})),
+        "privileged": int(bool(tags & {"android:system-uid", "android:priv-app"}) or any(
+            f.category is Category.PERSISTENCE and "config:root" in f.tags for f in findings)),
         "more-components": max(len(flagged) - 1, 0),
     }
 
