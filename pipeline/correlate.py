@@ -224,18 +224,24 @@ def _behaviour(rule: BehaviourRule, component: Component, hits: Sequence[Finding
     )
 
 
+def _not_a_destination(finding: Finding, well_known: WellKnown) -> bool:
+    """An endpoint that no behaviour may name: a well-known credit, or one of a long list of names
+    (a table of domains such as a copy of the Public Suffix List, tagged ``ioc:list``)."""
+    return finding.endpoint is not None and (
+        "ioc:list" in finding.tags or well_known_reason(finding.endpoint.host, well_known) is not None)
+
+
 def find_behaviours(components: Sequence[Component], rules: Sequence[BehaviourRule],
                     well_known: WellKnown | None = None) -> list[Behaviour]:
     """Every (rule, component) match: most confident first, then the most data and endpoints (the one
     the summary names), then by path and rule (deterministic).
 
-    Well-known endpoints (open-source credits, namespaces) are not a component's destination and
-    take no part in the match.
+    Well-known endpoints (open-source credits, namespaces) and names from long lists are not a
+    component's destination and take no part in the match.
     """
     behaviours = []
     for component in components:
-        findings = [f for f in component.findings
-                    if f.endpoint is None or not well_known_reason(f.endpoint.host, well_known or {})]
+        findings = [f for f in component.findings if not _not_a_destination(f, well_known or {})]
         if not findings:
             continue
         for rule in rules:
