@@ -1,4 +1,4 @@
-# fwtriage: `make demo` unpacks the bundled samples, `make test` runs the test suite.
+# fwtriage: `make demo` unpacks and triages the bundled samples, `make test` runs the test suite.
 # Both install what they need on a fresh Debian machine (apt packages included).
 
 PYTHON ?= python3
@@ -45,6 +45,9 @@ demo: samples
 	@echo "== the nested sample, zip › tar.gz › uImage › squashfs:"
 	@$(BIN)/fwtriage unpack samples/out/nested-update.zip --out $(DEMO_OUT)/nested-update.zip
 	@echo "extraction trees written under $(DEMO_OUT)/"
+	@echo "== detection: verdict, score and behaviours of every sample"
+	@$(BIN)/fwtriage detect --json $(DEMO_OUT)/detection $$($(BIN)/python -c 'import json; print(" ".join("samples/out/" + s["file"] for s in json.load(open("samples/manifest.json"))["samples"]))')
+	@echo "detection results written under $(DEMO_OUT)/detection/"
 
 test: samples
 	$(BIN)/pytest -q
@@ -54,6 +57,7 @@ lint: $(STAMPS)/venv
 
 bench: samples
 	$(BIN)/python bench/unpack.py
+	$(BIN)/python bench/analyze.py
 
 clean:
 	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from pipeline.analyze.ruleset import Ruleset, compile_ruleset
 from pipeline.config import Detection, Settings
 from pipeline.model import Artifact, ExtractionTree
 from pipeline.store import LocalBlobStore
+from pipeline.triage import Triage, triage
 from pipeline.unpack import unpack as unpack_image
 from pipeline.unpack.safety import Budget
 
@@ -191,6 +193,68 @@ def rules_test() -> None:
     output.print(f"{len(reports) - len(failing)} of {len(reports)} rules pass their examples", highlight=False)
     if failing:
         raise _Failure(f"{len(failing)} rules fail: {', '.join(r.rule_id for r in failing)}")
+
+
+VERDICT_STYLE = {"backdoor": "bold red", "suspicious": "yellow", "clean": "green", "incomplete": "magenta"}
+
+
+def _detection_result(result: Triage) -> dict[str, object]:
+    """The detection stage's machine-readable output (the full report contract comes with ``scan``)."""
+    return {
+        "verdict": result.correlation.verdict.to_dict(),
+        "behaviours": [b.to_dict() for b in result.correlation.behaviours],
+        "endpoints": result.correlation.endpoints,
+        "findings": [{"sha256": sha, "paths": paths, "findings": [f.to_dict() for f in result.analysis.findings[sha]]}
+                     for sha, paths in sorted(_paths(result.tree).items()) if sha in result.analysis.findings],
+        "analysis_issues": [asdict(i) for i in result.analysis.issues],
+        "extraction": result.tree.to_dict(),
+    }
+
+
+def _paths(tree: ExtractionTree) -> dict[str, list[str]]:
+    paths: dict[str, list[str]] = {}
+    for artifact in tree.artifacts:
+        paths.setdefault(artifact.sha256, []).append(artifact.lineage_path)
+    return paths
+
+
+def _print_detection(image: Path, result: Triage, output: Console) -> None:
+    verdict = result.correlation.verdict
+    style = VERDICT_STYLE[str(verdict.label)]
+    output.print(f"[{style}]{verdict.label.upper()}[/] {verdict.score:3d}  {image.name}: {verdict.summary}",
+                 highlight=False, soft_wrap=True)
+    for behaviour in result.correlation.behaviours:
+        output.print(f"  [{style}]●[/] {behaviour.confidence} · {behaviour.title} · {behaviour.artifact_path}",
+                     highlight=False, soft_wrap=True)
+        flow = " → ".join(part for part in (", ".join(behaviour.data), ", ".join(behaviour.channels),
+                                             ", ".join(behaviour.endpoints)) if part)
+        if flow:
+            output.print(f"      {flow}", highlight=False, soft_wrap=True)
+    for issue in result.analysis.issues:
+        output.print(f"  [yellow]![/] {issue.path}: {issue.analyzer}: {issue.error}", highlight=False)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, readable=True, path_type=Path))
+@click.option("--json", "json_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write <image name>.detection.json into this folder.")
+def detect(images: tuple[Path, ...], json_dir: Path | None) -> None:
+    """Unpack and analyse each IMAGE; print its verdict, score and behaviours (data → channel → endpoint)."""
+    settings = Settings.from_env()
+    store = LocalBlobStore(settings.store_dir)
+    detection = Detection.from_env()
+    output = Console()
+    for image in images:
+        with console.status(f"triaging {image.name}"):
+            try:
+                result = triage(image, store, settings, detection)
+            except OSError as exc:
+                raise click.UsageError(f"cannot read {image}: {exc.strerror or exc}") from exc
+        _print_detection(image, result, output)
+        if json_dir is not None:
+            json_dir.mkdir(parents=True, exist_ok=True)
+            target = json_dir / f"{image.name}.detection.json"
+            target.write_text(json.dumps(_detection_result(result), indent=1, ensure_ascii=False))
 
 
 def main() -> None:

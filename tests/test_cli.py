@@ -42,3 +42,23 @@ def test_missing_image_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SAMPLES_OUT = Path(__file__).resolve().parent.parent / "samples" / "out"
+
+
+def test_detect_prints_verdicts_and_writes_the_detection_json(tmp_path: Path, manifest: dict) -> None:
+    images = [SAMPLES_OUT / "linux-rootfs.jffs2", SAMPLES_OUT / "linux-rootfs-clean.squashfs"]
+    result = _fwtriage("detect", *map(str, images), "--json", str(tmp_path / "out"), home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("BACKDOOR") and "/usr/bin/beacon" in lines[0] and "198.51.100.23" in lines[0]
+    assert any(line.startswith("CLEAN") and "linux-rootfs-clean.squashfs" in line for line in lines)
+    written = json.loads((tmp_path / "out" / "linux-rootfs.jffs2.detection.json").read_text())
+    assert written["verdict"]["label"] == "backdoor"
+    assert {e for b in written["behaviours"] for e in b["endpoints"]} == {"198.51.100.23"}
+
+
+def test_detect_on_a_missing_image_is_a_usage_error(tmp_path: Path) -> None:
+    result = _fwtriage("detect", str(tmp_path / "nope.bin"), home=tmp_path / "home")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
