@@ -276,8 +276,8 @@ class Evidence:
     text view around the match, for the report.
     """
 
-    kind: str  # string, utf16-string, yara-string, import, symbol, syscall, permission, api, manifest,
-    #             config, decoded, section
+    kind: str  # string, utf16-string, yara-string, import, library, symbol, syscall, section, property,
+    #             permission, api, manifest, member, path, config, decoded
     value: str
     offset: int | None = None
     excerpt: str | None = None

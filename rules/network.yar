@@ -55,9 +55,9 @@ rule android_http_upload
         severity = "low"
         confidence = "high"
         data = ""
-        channel = "http,https"
+        channel = "http"
         mitre = "T1437.001"
-        description = "Dalvik code that opens an HttpURLConnection, sets its request method and enables a request body (setDoOutput): it sends data to a web server. Which of http or https depends on the URL."
+        description = "Dalvik code that opens an HttpURLConnection, sets its request method and enables a request body (setDoOutput): it sends data to a web server. HttpURLConnection also serves https URLs; the apk analyzer says https only when an https URL is loaded."
         reference = "https://developer.android.com/reference/java/net/HttpURLConnection"
     strings:
         $class = "Ljava/net/HttpURLConnection;" ascii
