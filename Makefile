@@ -11,7 +11,8 @@ DEMO_OUT ?= demo-out
 APT_PACKAGES := binwalk squashfs-tools mtd-utils android-sdk-libsparse-utils mkbootimg u-boot-tools \
 	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-mipsel-linux-gnu libc6-dev-mipsel-cross \
 	yara bubblewrap p7zip-full cpio e2fsprogs brotli liblzo2-dev lz4 zstd xz-utils dosfstools mtools \
-	erofs-utils libarchive13 libmagic1 aapt libsmali-java default-jre-headless gcc python3-dev device-tree-compiler
+	erofs-utils libarchive13 libmagic1 aapt libsmali-java default-jre-headless gcc python3-dev device-tree-compiler \
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium
 
 .PHONY: setup system venv samples demo test lint bench clean
 
@@ -37,17 +38,10 @@ samples: $(STAMPS)/venv
 	$(BIN)/python -m samples.build
 
 demo: samples
-	@mkdir -p $(DEMO_OUT)
-	@for image in $$($(BIN)/python -c 'import json; print(" ".join(s["file"] for s in json.load(open("samples/manifest.json"))["samples"]))'); do \
-		echo "== $$image"; \
-		$(BIN)/fwtriage unpack --no-tree samples/out/$$image --out $(DEMO_OUT)/$$image; \
-	done
-	@echo "== the nested sample, zip › tar.gz › uImage › squashfs:"
-	@$(BIN)/fwtriage unpack samples/out/nested-update.zip --out $(DEMO_OUT)/nested-update.zip
-	@echo "extraction trees written under $(DEMO_OUT)/"
-	@echo "== detection: verdict, score and behaviours of every sample"
-	@$(BIN)/fwtriage detect --json $(DEMO_OUT)/detection $$($(BIN)/python -c 'import json; print(" ".join("samples/out/" + s["file"] for s in json.load(open("samples/manifest.json"))["samples"]))')
-	@echo "detection results written under $(DEMO_OUT)/detection/"
+	@$(BIN)/python -m samples.demo manifest $(DEMO_OUT)/manifest.csv
+	@echo "== triaging every bundled sample as one batch (manifest: $(DEMO_OUT)/manifest.csv)"
+	@$(BIN)/fwtriage scan $(DEMO_OUT)/manifest.csv --out $(DEMO_OUT)/reports
+	@$(BIN)/python -m samples.demo check $(DEMO_OUT)/reports/summary.csv
 
 test: samples
 	$(BIN)/pytest -q
@@ -58,6 +52,7 @@ lint: $(STAMPS)/venv
 bench: samples
 	$(BIN)/python bench/unpack.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.tree import Tree
 
@@ -22,9 +21,12 @@ from pipeline import __version__
 from pipeline.analyze.rule_tests import RuleTestReport, run_rule_tests
 from pipeline.analyze.ruleset import Ruleset, compile_ruleset
 from pipeline.config import Detection, Settings
+from pipeline.ingest import CaseMetadata
+from pipeline.inputs import InputError, report_folder_names, scan_requests
 from pipeline.model import Artifact, ExtractionTree
+from pipeline.report.batch import BatchEntry, risk_order, write_index, write_summary_csv
+from pipeline.scan import ScanOutcome, Stage, scan_image
 from pipeline.store import LocalBlobStore
-from pipeline.triage import Triage, triage
 from pipeline.unpack import unpack as unpack_image
 from pipeline.unpack.safety import Budget
 
@@ -198,63 +200,105 @@ def rules_test() -> None:
 VERDICT_STYLE = {"backdoor": "bold red", "suspicious": "yellow", "clean": "green", "incomplete": "magenta"}
 
 
-def _detection_result(result: Triage) -> dict[str, object]:
-    """The detection stage's machine-readable output (the full report contract comes with ``scan``)."""
-    return {
-        "verdict": result.correlation.verdict.to_dict(),
-        "behaviours": [b.to_dict() for b in result.correlation.behaviours],
-        "endpoints": result.correlation.endpoints,
-        "findings": [{"sha256": sha, "paths": paths, "findings": [f.to_dict() for f in result.analysis.findings[sha]]}
-                     for sha, paths in sorted(_paths(result.tree).items()) if sha in result.analysis.findings],
-        "analysis_issues": [asdict(i) for i in result.analysis.issues],
-        "extraction": result.tree.to_dict(),
-    }
+class _ScanDisplay:
+    """One progress bar per stage of the current image, and one for the batch when there are several images."""
+
+    def __init__(self, progress: Progress, images: int) -> None:
+        self.progress = progress
+        self.batch = progress.add_task("images", total=images) if images > 1 else None
+        self.stages = {stage: progress.add_task(str(stage), total=None, visible=False) for stage in Stage}
+        self.current: Stage | None = None
+
+    def start(self, index: int, name: str) -> None:
+        if self.batch is not None:
+            self.progress.update(self.batch, completed=index, description=f"images — {name}")
+        for task in self.stages.values():
+            self.progress.reset(task, total=None, visible=False)
+        self.current = None
+
+    def __call__(self, stage: Stage, done: int, total: int | None, detail: str) -> None:
+        if stage is not self.current:
+            if self.current is not None:
+                finished = self.stages[self.current]
+                self.progress.update(finished, total=1, completed=1)
+            self.current = stage
+            self.progress.update(self.stages[stage], visible=True)
+        label = f"{stage}: {done} files" if stage is Stage.UNPACK else str(stage)
+        if detail:
+            label += f" — {detail[-60:]}"
+        self.progress.update(self.stages[stage], completed=done, total=total, description=label)
 
 
-def _paths(tree: ExtractionTree) -> dict[str, list[str]]:
-    paths: dict[str, list[str]] = {}
-    for artifact in tree.artifacts:
-        paths.setdefault(artifact.sha256, []).append(artifact.lineage_path)
-    return paths
-
-
-def _print_detection(image: Path, result: Triage, output: Console) -> None:
-    verdict = result.correlation.verdict
-    style = VERDICT_STYLE[str(verdict.label)]
-    output.print(f"[{style}]{verdict.label.upper()}[/] {verdict.score:3d}  {image.name}: {verdict.summary}",
-                 highlight=False, soft_wrap=True)
-    for behaviour in result.correlation.behaviours:
-        output.print(f"  [{style}]●[/] {behaviour.confidence} · {behaviour.title} · {behaviour.artifact_path}",
-                     highlight=False, soft_wrap=True)
-        flow = " → ".join(part for part in (", ".join(behaviour.data), ", ".join(behaviour.channels),
-                                             ", ".join(behaviour.endpoints)) if part)
+def _print_verdict(outcome: ScanOutcome, output: Console) -> None:
+    report = outcome.report
+    verdict = report["verdict"]
+    style = VERDICT_STYLE[verdict["label"]]
+    output.print(f"[{style}]{verdict['label'].upper()}[/] {verdict['score']:3d}  {outcome.submission.filename}: "
+                 f"{verdict['summary']}", highlight=False, soft_wrap=True)
+    for behaviour in report["behaviours"]:
+        output.print(f"  [{style}]●[/] {behaviour['confidence']} · {behaviour['title']} · "
+                     f"{behaviour['artifact']['path']}", highlight=False, soft_wrap=True)
+        flow = " → ".join(part for part in (", ".join(behaviour["data"]), ", ".join(behaviour["channels"]),
+                                             ", ".join(behaviour["endpoints"])) if part)
         if flow:
             output.print(f"      {flow}", highlight=False, soft_wrap=True)
-    for issue in result.analysis.issues:
-        output.print(f"  [yellow]![/] {issue.path}: {issue.analyzer}: {issue.error}", highlight=False)
+
+
+def _verdict_table(outcomes: list[ScanOutcome]) -> Table:
+    table = Table("verdict", "score", "exhibit", "image", "summary", box=None, pad_edge=False)
+    for outcome in sorted(outcomes, key=lambda o: risk_order(o.report)):
+        verdict = outcome.report["verdict"]
+        style = VERDICT_STYLE[verdict["label"]]
+        table.add_row(f"[{style}]{verdict['label']}[/]", str(verdict["score"]), outcome.submission.exhibit or "",
+                      outcome.submission.filename, verdict["summary"])
+    return table
 
 
 @cli.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, readable=True, path_type=Path))
-@click.option("--json", "json_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write <image name>.detection.json into this folder.")
-def detect(images: tuple[Path, ...], json_dir: Path | None) -> None:
-    """Unpack and analyse each IMAGE; print its verdict, score and behaviours (data → channel → endpoint)."""
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the report(s); a batch gets one subfolder per image, index.html and summary.csv.")
+@click.option("--case", help="Case reference (default for every image of a batch).")
+@click.option("--exhibit", help="Exhibit or seal number.")
+@click.option("--examiner", help="Examiner in charge.")
+@click.option("--device", help="Device the image was dumped from.")
+@click.option("--pdf", is_flag=True, help="Also write report.pdf for the case file.")
+def scan(target: Path, out_dir: Path, case: str | None, exhibit: str | None, examiner: str | None,
+         device: str | None, pdf: bool) -> None:
+    """Triage TARGET — an image, a folder of images, or a manifest.csv (path, case, exhibit, device, examiner) —
+    and write report.json and report.html for each image."""
+    try:
+        requests, batch = scan_requests(target, CaseMetadata(case, exhibit, device, examiner))
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from exc
     settings = Settings.from_env()
     store = LocalBlobStore(settings.store_dir)
     detection = Detection.from_env()
-    output = Console()
-    for image in images:
-        with console.status(f"triaging {image.name}"):
+    folders = report_folder_names(requests) if batch else [""]
+    outcomes: list[ScanOutcome] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        display = _ScanDisplay(progress, len(requests))
+        for index, (request, folder) in enumerate(zip(requests, folders, strict=True)):
+            display.start(index, request.image.name)
             try:
-                result = triage(image, store, settings, detection)
+                outcomes.append(scan_image(request, out_dir / folder, store=store, settings=settings,
+                                           detection=detection, progress=display, pdf=pdf))
             except OSError as exc:
-                raise click.UsageError(f"cannot read {image}: {exc.strerror or exc}") from exc
-        _print_detection(image, result, output)
-        if json_dir is not None:
-            json_dir.mkdir(parents=True, exist_ok=True)
-            target = json_dir / f"{image.name}.detection.json"
-            target.write_text(json.dumps(_detection_result(result), indent=1, ensure_ascii=False))
+                raise click.UsageError(f"cannot read {request.image}: {exc.strerror or exc}") from exc
+    output = Console()
+    if batch:
+        output.print(_verdict_table(outcomes))
+        entries = [BatchEntry(o.report, folder) for o, folder in zip(outcomes, folders, strict=True)]
+        write_summary_csv(entries, out_dir)
+        output.print(f"{len(outcomes)} images triaged; index: {write_index(entries, out_dir)}", highlight=False)
+    else:
+        _print_verdict(outcomes[0], output)
+        output.print("report: " + ", ".join(str(f) for f in outcomes[0].files), highlight=False)
+    failures = [f"{o.submission.filename}: {error}" for o in outcomes for error in o.internal_errors]
+    if failures:
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise _Failure(f"{failures[0]}{more}; the reports were written and marked incomplete")
 
 
 def main() -> None:

@@ -114,6 +114,7 @@ class Settings:
 
     home: Path = field(default_factory=lambda: Path("fwtriage-data"))
     limits: Limits = field(default_factory=Limits)
+    db_url: str | None = None  # FWTRIAGE_DB_URL (PostgreSQL in a deployment); None: SQLite under home
 
     @property
     def store_dir(self) -> Path:
@@ -128,4 +129,5 @@ class Settings:
         return cls(
             home=Path(os.environ.get("FWTRIAGE_HOME", "fwtriage-data")).absolute(),
             limits=Limits.from_env(),
+            db_url=os.environ.get("FWTRIAGE_DB_URL") or None,
         )

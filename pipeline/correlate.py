@@ -141,14 +141,6 @@ def _component_roots(tree: ExtractionTree) -> dict[int, Artifact]:
     return roots
 
 
-def _paths_by_sha(tree: ExtractionTree) -> dict[str, list[str]]:
-    paths: dict[str, list[str]] = defaultdict(list)
-    for artifact in tree.artifacts:
-        if artifact.kind is not ArtifactKind.SYMLINK:
-            paths[artifact.sha256].append(artifact.lineage_path)
-    return {sha: sorted(p) for sha, p in paths.items()}
-
-
 def _link_config_facts(components: dict[str, Component], analysis: Analysis, paths: dict[str, list[str]]) -> None:
     """Give each component the configuration findings that name it (``runs:<path>``)."""
     by_name: dict[str, list[Component]] = defaultdict(list)
@@ -168,7 +160,7 @@ def _link_config_facts(components: dict[str, Component], analysis: Analysis, pat
 
 def components_of(tree: ExtractionTree, analysis: Analysis) -> list[Component]:
     """Every component with its findings, sorted by first path (deterministic)."""
-    paths = _paths_by_sha(tree)
+    paths = tree.paths_by_sha256()
     roots = _component_roots(tree)
     components: dict[str, Component] = {}
     members: dict[str, set[str]] = defaultdict(set)
@@ -257,7 +249,7 @@ def endpoint_table(tree: ExtractionTree, analysis: Analysis, well_known: WellKno
                    ) -> list[dict[str, Any]]:
     """Every endpoint found in the image, with its country, every path that holds it, and why it is
     well known when it is."""
-    paths = _paths_by_sha(tree)
+    paths = tree.paths_by_sha256()
     table: dict[tuple[str, str], dict[str, Any]] = {}
     for sha256, findings in analysis.findings.items():
         for finding in findings:

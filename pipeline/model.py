@@ -160,6 +160,14 @@ class ExtractionTree:
     def children(self, artifact_id: int) -> list[Artifact]:
         return [a for a in self.artifacts if a.parent == artifact_id]
 
+    def paths_by_sha256(self) -> dict[str, list[str]]:
+        """Every lineage path of each blob, sorted (symlinks hold no bytes of their own and are left out)."""
+        paths: dict[str, list[str]] = {}
+        for artifact in self.artifacts:
+            if artifact.kind is not ArtifactKind.SYMLINK:
+                paths.setdefault(artifact.sha256, []).append(artifact.lineage_path)
+        return {sha: sorted(found) for sha, found in paths.items()}
+
     def find(self, lineage_path: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.lineage_path == lineage_path), None)
 
@@ -176,6 +184,30 @@ class ExtractionTree:
             "notes": [asdict(n) for n in self.notes],
             "tree": [a.to_dict() for a in self.artifacts],
         }
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One image received for triage: what it is, where it comes from, and when it arrived.
+
+    The hashes are those of the bytes as received; ``received_at`` is an RFC 3339 UTC timestamp.
+    ``case``, ``exhibit`` (the seal number), ``device`` and ``examiner`` are what the lab states.
+    """
+
+    id: str
+    filename: str
+    size: int
+    md5: str
+    sha1: str
+    sha256: str
+    received_at: str
+    case: str | None = None
+    exhibit: str | None = None
+    device: str | None = None
+    examiner: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 # --- detection vocabulary -------------------------------------------------------------------------

@@ -27,14 +27,17 @@ class Triage:
     correlation: Correlation
 
 
+def correlate_analysis(tree: ExtractionTree, analysis: Analysis, detection: Detection) -> Correlation:
+    """Correlate with the behaviour rules and well-known endpoints ``detection`` names."""
+    return correlate(tree, analysis, behaviour_rules(detection.behaviours_dir),
+                     well_known_endpoints(detection.well_known_endpoints))
+
+
 def triage_tree(tree: ExtractionTree, store: BlobStore, detection: Detection | None = None,
                 progress: Progress | None = None) -> Triage:
     """Analyse and correlate an already unpacked tree."""
-    detection = detection or Detection.from_env()
     analysis = analyze_tree(tree, store, progress=progress)
-    correlation = correlate(tree, analysis, behaviour_rules(detection.behaviours_dir),
-                            well_known_endpoints(detection.well_known_endpoints))
-    return Triage(tree, analysis, correlation)
+    return Triage(tree, analysis, correlate_analysis(tree, analysis, detection or Detection.from_env()))
 
 
 def triage(image: Path, store: BlobStore, settings: Settings, detection: Detection | None = None) -> Triage:

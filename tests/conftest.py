@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Detection, Limits, Settings
+from pipeline.ingest import CaseMetadata
 from pipeline.model import ExtractionTree
+from pipeline.scan import ScanOutcome, ScanRequest, scan_image
 from pipeline.store import LocalBlobStore
 from pipeline.triage import Triage, triage_tree
 from pipeline.unpack import unpack
@@ -90,3 +92,21 @@ def sample_triages(sample_trees: Callable[[str], ExtractionTree], samples_store:
         return results[file]
 
     return triage_of
+
+
+@pytest.fixture(scope="session")
+def sample_scans(samples_settings: Settings, samples_store: LocalBlobStore, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Callable[[str], ScanOutcome]:
+    """``fwtriage scan`` of a bundled sample, once per test session: its report files under a session folder."""
+    reports = tmp_path_factory.mktemp("reports")
+    outcomes: dict[str, ScanOutcome] = {}
+
+    def scan_of(file: str) -> ScanOutcome:
+        if file not in outcomes:
+            request = ScanRequest(SAMPLES / "out" / file, CaseMetadata(case="CASE-TEST", exhibit=f"SEAL-{file}",
+                                                                      device="test device", examiner="J. Doe"))
+            outcomes[file] = scan_image(request, reports / file, store=samples_store, settings=samples_settings,
+                                        detection=Detection())
+        return outcomes[file]
+
+    return scan_of

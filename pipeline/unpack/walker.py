@@ -323,9 +323,13 @@ def unpack(
     store: BlobStore,
     settings: Settings,
     progress: ProgressCallback | None = None,
+    name: str | None = None,
+    stored_sha256: str | None = None,
 ) -> ExtractionTree:
     """Build the extraction tree of an image file (or a firmware folder); never raises on bad content.
 
+    ``name`` is the root of every lineage path (default: the file's name); ``stored_sha256`` says the
+    image is already in the store under that hash (an ingested original), so it is not copied again.
     Raises ``OSError`` only when the image itself cannot be read.
     """
     image = Path(image)
@@ -340,7 +344,7 @@ def unpack(
     if image.is_dir():
         root, extraction = _directory_root(image, walk)
         return walk.run(root, extraction)
-    sha256 = store.put_file(image)
-    root = Artifact(0, None, (image.name,), sha256, size, ArtifactKind.IMAGE, 0)
+    sha256 = stored_sha256 if stored_sha256 and store.exists(stored_sha256) else store.put_file(image)
+    root = Artifact(0, None, (name or image.name,), sha256, size, ArtifactKind.IMAGE, 0)
     return walk.run(root)
 
