@@ -44,6 +44,7 @@ demo: samples
 	@$(BIN)/python -m samples.demo check $(DEMO_OUT)/reports/summary.csv
 
 test: samples
+	bash scripts/ensure_services.sh
 	$(BIN)/pytest -q
 
 lint: $(STAMPS)/venv

@@ -21,7 +21,8 @@ from pipeline import __version__
 from pipeline.analyze.rule_tests import RuleTestReport, run_rule_tests
 from pipeline.analyze.ruleset import Ruleset, compile_ruleset
 from pipeline.config import Detection, Settings
-from pipeline.ingest import CaseMetadata
+from pipeline.db import Database
+from pipeline.ingest import CaseMetadata, ImageUnreadable
 from pipeline.inputs import InputError, report_folder_names, scan_requests
 from pipeline.model import Artifact, ExtractionTree
 from pipeline.report.batch import BatchEntry, risk_order, write_index, write_summary_csv
@@ -263,7 +264,8 @@ def _verdict_table(outcomes: list[ScanOutcome]) -> Table:
 @click.option("--examiner", help="Examiner in charge.")
 @click.option("--device", help="Device the image was dumped from.")
 @click.option("--pdf", is_flag=True, help="Also write report.pdf for the case file.")
-def scan(target: Path, out_dir: Path, case: str | None, exhibit: str | None, examiner: str | None,
+@click.pass_context
+def scan(ctx: click.Context, target: Path, out_dir: Path, case: str | None, exhibit: str | None, examiner: str | None,
          device: str | None, pdf: bool) -> None:
     """Triage TARGET — an image, a folder of images, or a manifest.csv (path, case, exhibit, device, examiner) —
     and write report.json and report.html for each image."""
@@ -276,16 +278,26 @@ def scan(target: Path, out_dir: Path, case: str | None, exhibit: str | None, exa
     detection = Detection.from_env()
     folders = report_folder_names(requests) if batch else [""]
     outcomes: list[ScanOutcome] = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+    failures: list[str] = []
+    with Database.for_settings(settings) as database, Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=True) as progress:
         display = _ScanDisplay(progress, len(requests))
         for index, (request, folder) in enumerate(zip(requests, folders, strict=True)):
             display.start(index, request.image.name)
             try:
-                outcomes.append(scan_image(request, out_dir / folder, store=store, settings=settings,
-                                           detection=detection, progress=display, pdf=pdf))
-            except OSError as exc:
-                raise click.UsageError(f"cannot read {request.image}: {exc.strerror or exc}") from exc
+                outcome = scan_image(request, out_dir / folder, store=store, settings=settings, database=database,
+                                     detection=detection, progress=display, pdf=pdf)
+            except ImageUnreadable as exc:
+                raise click.UsageError(str(exc)) from exc
+            except Exception as exc:
+                if not batch or ctx.obj["debug"]:
+                    raise
+                failures.append(f"{request.image.name}: no report: {type(exc).__name__}: {exc}")
+                continue
+            outcomes.append(outcome)
+            failures.extend(f"{outcome.submission.filename}: {error} (report marked incomplete)"
+                            for error in outcome.internal_errors)
     output = Console()
     if batch:
         output.print(_verdict_table(outcomes))
@@ -295,10 +307,9 @@ def scan(target: Path, out_dir: Path, case: str | None, exhibit: str | None, exa
     else:
         _print_verdict(outcomes[0], output)
         output.print("report: " + ", ".join(str(f) for f in outcomes[0].files), highlight=False)
-    failures = [f"{o.submission.filename}: {error}" for o in outcomes for error in o.internal_errors]
     if failures:
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise _Failure(f"{failures[0]}{more}; the reports were written and marked incomplete")
+        raise _Failure(failures[0] + more)
 
 
 def main() -> None:

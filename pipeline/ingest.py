@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,20 @@ class Custody:
                 "intact": self.intact}
 
 
+class ImageUnreadable(Exception):
+    """The submitted image cannot be opened or read: a problem of the input, not of fwtriage."""
+
+
+def _chunks(image: Path) -> Iterator[bytes]:
+    """The image's bytes in chunks; any error opening or reading it becomes ImageUnreadable."""
+    try:
+        with open(image, "rb") as source:
+            while chunk := source.read(CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise ImageUnreadable(f"cannot read {image}: {exc.strerror or exc}") from exc
+
+
 def utc_now() -> str:
     """An RFC 3339 UTC timestamp, to the second (what reports and the database record)."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -56,11 +71,15 @@ def new_submission_id() -> str:
 
 def ingest(image: Path, store: BlobStore, metadata: CaseMetadata | None = None,
            submission_id: str | None = None) -> Submission:
-    """Hash ``image`` (md5, sha1, sha256 in one pass) while storing it read-only; raises OSError if unreadable."""
+    """Hash ``image`` (md5, sha1, sha256 in one pass) while storing it read-only.
+
+    Raises ImageUnreadable if the image cannot be read; an OSError of the store (a full disk) is not the
+    input's fault and propagates as it is.
+    """
     metadata = metadata or CaseMetadata()
     md5, sha1 = hashlib.md5(usedforsecurity=False), hashlib.sha1(usedforsecurity=False)
-    with store.writer() as writer, open(image, "rb") as source:
-        while chunk := source.read(CHUNK):
+    with store.writer() as writer:
+        for chunk in _chunks(image):
             writer.write(chunk)
             md5.update(chunk)
             sha1.update(chunk)

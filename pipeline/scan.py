@@ -4,15 +4,19 @@ Why a report even when a stage breaks: a lab must never lose a submission.
 The image is hashed and stored first; if the unpacker or an analyzer then
 fails in a way nobody anticipated (a bug, a pathological input), the failure
 becomes an issue of the extraction, the verdict becomes ``incomplete`` and
-the report says why. Only an image that cannot be read at all is refused.
+the report says why. Only an image that cannot be read at all is refused. With a database, the
+submission's row follows the stages (queued → unpacking → analyzing →
+reporting → done, or failed with its reason when no report could be written).
 Celery tasks (distributed deployment) call the same stage functions.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 from pipeline.analyze.ruleset import ruleset
 from pipeline.analyze.runner import Analysis, AnalysisIssue, analyze_tree
 from pipeline.config import Detection, Settings
+from pipeline.db import Database, SubmissionState
 from pipeline.ingest import CaseMetadata, ingest, verify_custody
 from pipeline.model import Artifact, ArtifactKind, ExtractionIssue, ExtractionTree, IssueKind, Submission
 from pipeline.report.build import build_report
@@ -86,6 +91,7 @@ def _unpack(submission: Submission, store: BlobStore, settings: Settings, progre
     def advance(artifact: Artifact, budget: Any) -> None:
         progress(Stage.UNPACK, budget.written_files, None, artifact.lineage_path)
 
+    progress(Stage.UNPACK, 0, None, submission.filename)
     try:
         return unpack(store.path(submission.sha256), store=store, settings=settings, progress=advance,
                       name=submission.filename, stored_sha256=submission.sha256)
@@ -95,11 +101,49 @@ def _unpack(submission: Submission, store: BlobStore, settings: Settings, progre
 
 
 def _analyze(tree: ExtractionTree, store: BlobStore, progress: StageProgress, failures: list[str]) -> Analysis:
+    progress(Stage.ANALYZE, 0, None, "")
     try:
         return analyze_tree(tree, store, progress=lambda done, total: progress(Stage.ANALYZE, done, total, ""))
     except Exception as exc:
         failures.append(_internal(Stage.ANALYZE, exc))
         return Analysis(issues=[AnalysisIssue(tree.image_sha256, tree.root.lineage_path, "all", failures[-1])])
+
+
+# The submission's state while each stage runs; correlation is part of the analysis as far as a lab is concerned.
+_STATE_OF_STAGE = {Stage.UNPACK: SubmissionState.UNPACKING, Stage.ANALYZE: SubmissionState.ANALYZING,
+                   Stage.CORRELATE: SubmissionState.ANALYZING, Stage.REPORT: SubmissionState.REPORTING}
+PROGRESS_WRITE_SECONDS = 1.0
+
+
+class _Recorder:
+    """Passes progress on, and keeps the submission's row in step: its state at each stage, its counters at
+    most once a second (a row update per analysed file would cost more than some analyses)."""
+
+    def __init__(self, database: Database, submission_id: str, progress: StageProgress) -> None:
+        self.database, self.submission_id, self.progress = database, submission_id, progress
+        self.state: SubmissionState | None = None
+        self.written_at = 0.0
+
+    def __call__(self, stage: Stage, done: int, total: int | None, detail: str) -> None:
+        self.progress(stage, done, total, detail)
+        state = _STATE_OF_STAGE.get(stage)
+        if state is None:
+            return
+        if state is not self.state:
+            self.database.set_state(self.submission_id, state)
+            self.state = state
+        now = time.monotonic()
+        if now - self.written_at >= PROGRESS_WRITE_SECONDS or done == total:
+            self.database.set_progress(self.submission_id, done, max(total or 0, done))
+            self.written_at = now
+
+
+def record_submission(database: Database, submission: Submission) -> None:
+    database.create_submission(
+        submission_id=submission.id, filename=submission.filename, size=submission.size, md5=submission.md5,
+        sha1=submission.sha1, sha256=submission.sha256, case=submission.case, exhibit=submission.exhibit,
+        device=submission.device, examiner=submission.examiner,
+        received_at=datetime.fromisoformat(submission.received_at))
 
 
 def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False) -> list[Path]:
@@ -114,15 +158,9 @@ def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False)
     return files
 
 
-def scan_image(request: ScanRequest, out_dir: Path, *, store: BlobStore, settings: Settings,
-               detection: Detection | None = None, progress: StageProgress | None = None,
-               pdf: bool = False, lab: str | None = None) -> ScanOutcome:
-    """Triage one image and write its report; raises OSError only if the image cannot be read."""
-    detection = detection or Detection.from_env()
-    progress = progress or _quiet
+def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, settings: Settings,
+                       detection: Detection, progress: StageProgress, pdf: bool, lab: str | None) -> ScanOutcome:
     failures: list[str] = []
-    progress(Stage.INGEST, 0, None, request.image.name)
-    submission = ingest(request.image, store, request.metadata)
     tree = _unpack(submission, store, settings, progress, failures)
     analysis = _analyze(tree, store, progress, failures)
     progress(Stage.CORRELATE, 0, None, "")
@@ -133,3 +171,30 @@ def scan_image(request: ScanRequest, out_dir: Path, *, store: BlobStore, setting
     validate_report(report)
     files = write_report_files(report, out_dir, pdf)
     return ScanOutcome(submission, report, out_dir, files, failures)
+
+
+def scan_image(request: ScanRequest, out_dir: Path, *, store: BlobStore, settings: Settings,
+               database: Database | None = None, detection: Detection | None = None,
+               progress: StageProgress | None = None, pdf: bool = False, lab: str | None = None) -> ScanOutcome:
+    """Triage one image and write its report, recording the submission in ``database`` when given.
+
+    Raises ImageUnreadable (nothing recorded, nothing written) if the image cannot be read. Any other
+    exception means the report could not be written: the submission is marked failed with the reason.
+    """
+    detection = detection or Detection.from_env()
+    progress = progress or _quiet
+    progress(Stage.INGEST, 0, None, request.image.name)
+    submission = ingest(request.image, store, request.metadata)
+    if database is None:
+        return _triage_and_report(submission, out_dir, store, settings, detection, progress, pdf, lab)
+    record_submission(database, submission)
+    try:
+        outcome = _triage_and_report(submission, out_dir, store, settings, detection,
+                                     _Recorder(database, submission.id, progress), pdf, lab)
+    except Exception as exc:
+        database.fail(submission.id, f"no report could be written: {type(exc).__name__}: {exc}")
+        raise
+    verdict = outcome.verdict
+    database.finish(submission.id, verdict["label"], verdict["score"], verdict["summary"],
+                    outcome.report["report_digest"], out_dir.absolute())
+    return outcome

@@ -11,7 +11,8 @@ import pytest
 
 import pipeline.scan
 from pipeline.config import Detection, Limits, Settings
-from pipeline.ingest import CaseMetadata
+from pipeline.db import Database
+from pipeline.ingest import CaseMetadata, ImageUnreadable
 from pipeline.report.build import DIGESTED, report_digest
 from pipeline.report.schema import schema_errors
 from pipeline.scan import ScanRequest, scan_image
@@ -100,7 +101,46 @@ def test_a_stage_that_breaks_still_yields_an_incomplete_report(tmp_path: Path, m
 
 def test_an_unreadable_image_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", limits=Limits())
-    with pytest.raises(OSError):
-        scan_image(ScanRequest(tmp_path / "missing.bin"), tmp_path / "out", store=LocalBlobStore(settings.store_dir),
-                   settings=settings, detection=Detection())
+    with Database.for_settings(settings) as database:
+        with pytest.raises(ImageUnreadable, match=r"missing\.bin"):
+            scan_image(ScanRequest(tmp_path / "missing.bin"), tmp_path / "out",
+                       store=LocalBlobStore(settings.store_dir), settings=settings, database=database,
+                       detection=Detection())
+        assert database.list_submissions() == []
     assert not (tmp_path / "out").exists()
+
+
+def test_the_submission_is_recorded_through_its_states_to_done(tmp_path: Path, monkeypatch) -> None:
+    settings = Settings(home=tmp_path / "home", limits=Limits())
+    seen: list[str] = []
+    with Database.for_settings(settings) as database:
+        original_set_state = database.set_state
+
+        def spy(submission_id: str, state: str) -> object:
+            seen.append(str(state))
+            return original_set_state(submission_id, state)
+
+        monkeypatch.setattr(database, "set_state", spy)
+        outcome = scan_image(ScanRequest(SAMPLES / "flash-dump.bin", CaseMetadata(case="OP-3", exhibit="S-4")),
+                             tmp_path / "out", store=LocalBlobStore(settings.store_dir), settings=settings,
+                             database=database, detection=Detection())
+        record = database.get(outcome.submission.id)
+    assert seen == ["unpacking", "analyzing", "reporting"]
+    assert (record.state, record.verdict, record.score) == ("done", "backdoor", outcome.verdict["score"])
+    assert (record.case, record.exhibit, record.sha256) == ("OP-3", "S-4", outcome.submission.sha256)
+    assert record.report_digest == outcome.report["report_digest"]
+    assert Path(record.report_dir) == (tmp_path / "out").absolute()
+    assert record.progress_done == record.progress_total > 0
+
+
+def test_a_report_that_cannot_be_written_fails_the_submission_with_its_reason(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", limits=Limits())
+    (tmp_path / "out").write_text("a file where the report folder should be")
+    with Database.for_settings(settings) as database:
+        with pytest.raises(FileExistsError):
+            scan_image(ScanRequest(SAMPLES / "rootfs.cramfs"), tmp_path / "out",
+                       store=LocalBlobStore(settings.store_dir), settings=settings, database=database,
+                       detection=Detection())
+        [record] = database.list_submissions()
+    assert record.state == "failed"
+    assert record.failure.startswith("no report could be written: FileExistsError")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the fwtriage database; run by ``pipeline.db.Database`` on opening."""
