@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -52,11 +53,11 @@ def _human(size: int) -> str:
 
 
 def _label(artifact: Artifact) -> str:
-    text = f"[bold]{artifact.name}[/]  [dim]{artifact.format}, {_human(artifact.size)}"
+    text = f"[bold]{escape(artifact.name)}[/]  [dim]{escape(artifact.format)}, {_human(artifact.size)}"
     if artifact.offset is not None:
         text += f", @{artifact.offset:#x}"
     if artifact.link_target is not None:
-        text += f" → {artifact.link_target}"
+        text += f" → {escape(artifact.link_target)}"
     return text + "[/]"
 
 
@@ -111,7 +112,7 @@ def unpack(image: Path, out_dir: Path, show_tree: bool) -> None:
 
         def advance(artifact: Artifact, budget: Budget) -> None:
             progress.update(task, description=f"unpacking: {budget.written_files} files, "
-                            f"{_human(budget.written_bytes)} — {artifact.lineage_path[-70:]}")
+                            f"{_human(budget.written_bytes)} — {escape(artifact.lineage_path[-70:])}")
 
         try:
             tree = unpack_image(image, store=store, settings=settings, progress=advance)
@@ -124,9 +125,9 @@ def unpack(image: Path, out_dir: Path, show_tree: bool) -> None:
     if show_tree:
         output.print(render_tree(tree))
     for issue in tree.errors:
-        output.print(f"[yellow]![/] {issue.path}: {issue.error}", highlight=False)
+        output.print(f"[yellow]![/] {escape(issue.path)}: {escape(issue.error)}", highlight=False)
     for note in tree.notes[:MAX_NOTES_SHOWN]:
-        output.print(f"[dim]· {note.path}: {note.note}[/]", highlight=False)
+        output.print(f"[dim]· {escape(note.path)}: {escape(note.note)}[/]", highlight=False)
     if len(tree.notes) > MAX_NOTES_SHOWN:
         output.print(f"[dim]· … {len(tree.notes) - MAX_NOTES_SHOWN} more notes in extraction.json[/]")
     output.print(_summary(tree), soft_wrap=True)
@@ -141,9 +142,9 @@ def rules() -> None:
 def _load_rules(detection: Detection) -> Ruleset:
     ruleset = compile_ruleset(detection)
     for skipped in ruleset.skipped:
-        console.print(f"[yellow]![/] skipped {skipped.path}: {skipped.reason}", highlight=False)
+        console.print(f"[yellow]![/] skipped {escape(str(skipped.path))}: {escape(skipped.reason)}", highlight=False)
     for warning in ruleset.warnings:
-        console.print(f"[dim]· {warning}[/]", highlight=False)
+        console.print(f"[dim]· {escape(warning)}[/]", highlight=False)
     return ruleset
 
 
@@ -212,7 +213,7 @@ class _ScanDisplay:
 
     def start(self, index: int, name: str) -> None:
         if self.batch is not None:
-            self.progress.update(self.batch, completed=index, description=f"images — {name}")
+            self.progress.update(self.batch, completed=index, description=f"images — {escape(name)}")
         for task in self.stages.values():
             self.progress.reset(task, total=None, visible=False)
         self.current = None
@@ -226,7 +227,7 @@ class _ScanDisplay:
             self.progress.update(self.stages[stage], visible=True)
         label = f"{stage}: {done} files" if stage is Stage.UNPACK else str(stage)
         if detail:
-            label += f" — {detail[-60:]}"
+            label += f" — {escape(detail[-60:])}"
         self.progress.update(self.stages[stage], completed=done, total=total, description=label)
 
 
@@ -234,25 +235,31 @@ def _print_verdict(outcome: ScanOutcome, output: Console) -> None:
     report = outcome.report
     verdict = report["verdict"]
     style = VERDICT_STYLE[verdict["label"]]
-    output.print(f"[{style}]{verdict['label'].upper()}[/] {verdict['score']:3d}  {outcome.submission.filename}: "
-                 f"{verdict['summary']}", highlight=False, soft_wrap=True)
+    output.print(f"[{style}]{verdict['label'].upper()}[/] {verdict['score']:3d}  "
+                 f"{escape(outcome.submission.filename)}: {escape(verdict['summary'])}", highlight=False,
+                 soft_wrap=True)
     for behaviour in report["behaviours"]:
-        output.print(f"  [{style}]●[/] {behaviour['confidence']} · {behaviour['title']} · "
-                     f"{behaviour['artifact']['path']}", highlight=False, soft_wrap=True)
+        output.print(f"  [{style}]●[/] {behaviour['confidence']} · {escape(behaviour['title'])} · "
+                     f"{escape(behaviour['artifact']['path'])}", highlight=False, soft_wrap=True)
         flow = " → ".join(part for part in (", ".join(behaviour["data"]), ", ".join(behaviour["channels"]),
                                              ", ".join(behaviour["endpoints"])) if part)
         if flow:
-            output.print(f"      {flow}", highlight=False, soft_wrap=True)
+            output.print(f"      {flow}", highlight=False, soft_wrap=True, markup=False)
 
 
-def _verdict_table(outcomes: list[ScanOutcome]) -> Table:
-    table = Table("verdict", "score", "exhibit", "image", "summary", box=None, pad_edge=False)
-    for outcome in sorted(outcomes, key=lambda o: risk_order(o.report)):
-        verdict = outcome.report["verdict"]
-        style = VERDICT_STYLE[verdict["label"]]
-        table.add_row(f"[{style}]{verdict['label']}[/]", str(verdict["score"]), outcome.submission.exhibit or "",
-                      outcome.submission.filename, verdict["summary"])
-    return table
+def _print_verdict_table(outcomes: list[ScanOutcome], output: Console) -> None:
+    """One line per image, riskiest first, columns aligned; long summaries wrap rather than being cut."""
+    rows = [(o.report["verdict"], o.submission.exhibit or "-", o.submission.filename)
+            for o in sorted(outcomes, key=lambda o: risk_order(o.report))]
+    exhibit_width = max([len("exhibit"), *(len(r[1]) for r in rows)])
+    image_width = max([len("image"), *(len(r[2]) for r in rows)])
+    output.print(f"[bold]{'verdict':<10} {'score':>5}  {'exhibit':<{exhibit_width}}  {'image':<{image_width}}  "
+                 f"summary[/]", highlight=False)
+    for verdict, exhibit, image in rows:
+        label = f"[{VERDICT_STYLE[verdict['label']]}]{verdict['label']:<10}[/]"
+        output.print(f"{label} {verdict['score']:>5}  {escape(f'{exhibit:<{exhibit_width}}')}  "
+                     f"{escape(f'{image:<{image_width}}')}  {escape(verdict['summary'])}", highlight=False,
+                     soft_wrap=True)
 
 
 @cli.command()
@@ -300,7 +307,7 @@ def scan(ctx: click.Context, target: Path, out_dir: Path, case: str | None, exhi
                             for error in outcome.internal_errors)
     output = Console()
     if batch:
-        output.print(_verdict_table(outcomes))
+        _print_verdict_table(outcomes, output)
         entries = [BatchEntry(o.report, folder) for o, folder in zip(outcomes, folders, strict=True)]
         write_summary_csv(entries, out_dir)
         output.print(f"{len(outcomes)} images triaged; index: {write_index(entries, out_dir)}", highlight=False)
@@ -328,7 +335,8 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
-        console.print(f"fwtriage: internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        console.print(f"fwtriage: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                      markup=False, highlight=False)
         sys.exit(1)
     sys.exit(0)
 

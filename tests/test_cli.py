@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,18 @@ def test_an_internal_failure_exits_1_with_one_line_and_still_writes_the_report(t
     assert "internal error in the unpack stage: RuntimeError: unexpected structure" in err
     assert "Traceback" not in err
     assert json.loads((tmp_path / "out" / "report.json").read_text())["verdict"]["label"] == "incomplete"
+
+
+def test_names_from_the_image_are_printed_literally_never_as_markup(tmp_path: Path) -> None:
+    image = tmp_path / "dump[bold].tar"
+    with tarfile.open(image, "w") as archive:
+        member = tarfile.TarInfo("[/]evil[red]/x.sh")
+        payload = b"#!/bin/sh\necho [/]\n"
+        member.size = len(payload)
+        archive.addfile(member, io.BytesIO(payload))
+    for command in (["unpack", str(image)], ["scan", str(image)]):
+        result = _fwtriage(*command, "--out", str(tmp_path / command[0]), home=tmp_path / "home")
+        assert result.returncode == 0, result.stderr
+        assert "dump[bold].tar" in result.stdout
+    assert "[/]evil[red]" in _fwtriage("unpack", str(image), "--out", str(tmp_path / "again"),
+                                       home=tmp_path / "home").stdout
