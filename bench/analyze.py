@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import default_image, yara_cli_argv  # noqa: E402
 from pipeline.analyze.base import Analyzer, Target  # noqa: E402
 from pipeline.analyze.enrich import Enrichment  # noqa: E402
 from pipeline.analyze.registry import analyzer_classes  # noqa: E402
@@ -44,14 +45,6 @@ from pipeline.store import LocalBlobStore  # noqa: E402
 from pipeline.unpack import unpack  # noqa: E402
 
 T = TypeVar("T")
-
-
-def default_image() -> Path:
-    from samples.gen.linux import build_large_rootfs
-    from samples.sample import BuildContext
-
-    ctx = BuildContext(root=ROOT / "samples", out=ROOT / "samples" / "out", cache=ROOT / "samples" / "cache")
-    return build_large_rootfs(ctx)
 
 
 def _peak_rss_mb() -> float:
@@ -123,16 +116,12 @@ def bench_yara(targets: list[Target], yara_analyzer: Analyzer, cores: int) -> No
         return
     taken = [t for t in targets if yara_analyzer.accepts(t)]
     megabytes = sum(t.size for t in taken) / 1e6
-    rules = ruleset(Detection.from_env())
     with tempfile.TemporaryDirectory(prefix="fwtriage-bench-") as folder:
         for target in taken:
             os.link(target.path, Path(folder) / target.sha256)
         ours, _ = _timed(analyze_targets, taken, [yara_analyzer], None, cores)
-        externals = [arg for name in ("filename", "filepath", "extension", "filetype", "md5", "sha1", "sha256",
-                                      "owner") for arg in ("-d", f"{name}=-")]
-        command = [cli, "-r", "-N", "-w", "-p", str(cores), *externals, *rules.cli_sources(), folder]
         start = time.perf_counter()
-        completed = subprocess.run(command, capture_output=True, check=False)
+        completed = subprocess.run(yara_cli_argv(cli, cores, Path(folder)), capture_output=True, check=False)
         theirs = time.perf_counter() - start
     hits = len(completed.stdout.splitlines())
     status = "" if completed.returncode == 0 else f" (exit {completed.returncode}: {completed.stderr[:200]!r})"

@@ -4,7 +4,8 @@ Prints, per image: wall time, MB/s of image, files/s, peak RSS of the
 process, files found, and the ratio of our time to binwalk's. Images: the
 largest bundled sample and a >= 100 MB rootfs of real Debian armhf binaries
 (built once into samples/cache/bench/). Each side runs in its own child
-process so its peak RSS is its own (``wait4`` rusage).
+process; its peak RSS is ``wait4``'s, the largest of that process and of the
+tools it ran (unsquashfs, binwalk's extractors): see bench/common.py.
 
 Run: ``make bench`` (or ``.venv/bin/python bench/unpack.py [IMAGE ...]``).
 """
@@ -14,13 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import default_image, remove_tree, run_measured  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 
 OUR_RUN = """
@@ -47,57 +50,37 @@ class Run:
 
 def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, bytes]:
     """Wall seconds, peak RSS (MB) and stdout of a child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited with {proc.returncode}")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    run = run_measured(argv, env)
+    if run.exit_code != 0:
+        raise RuntimeError(f"{argv[0]} exited with {run.exit_code}")
+    return run.seconds, run.largest_process_mb, run.stdout
 
 
 def run_ours(image: Path) -> Run:
     home = OUT / "fwtriage-home"
-    _remove(home)
+    remove_tree(home)
     env = {**os.environ, "FWTRIAGE_HOME": str(home)}
     seconds, rss, stdout = _timed([sys.executable, "-c", OUR_RUN, str(image)], env)
     result = json.loads(stdout)
-    _remove(home)
+    remove_tree(home)
     return Run(seconds, rss, result["files"],
                f"{result['artifacts']} artifacts, {result['errors']} errors, {result['reached']:.1%} reached")
 
 
-def _remove(path: Path) -> None:
-    """Remove an output folder, first detaching what binwalk mounted in it (as root it mounts ext images)."""
-    with open("/proc/mounts") as mounts:
-        mounted = [line.split()[1] for line in mounts if line.split()[1].startswith(str(path))]
-    for point in sorted(mounted, reverse=True):
-        subprocess.run(["umount", "-l", point], check=True)
-    subprocess.run(["rm", "-rf", str(path)], check=True)  # binwalk leaves read-only folders
-
-
 def run_binwalk(image: Path) -> Run:
     target = OUT / "binwalk"
-    _remove(target)
+    remove_tree(target)
     target.mkdir(parents=True)
     seconds, rss, _ = _timed(["binwalk", "-Me", "-q", "--run-as=root", "-C", str(target), str(image)])
     files = sum(1 for p in target.rglob("*") if p.is_file() and not p.is_symlink())
-    _remove(target)
+    remove_tree(target)
     return Run(seconds, rss, files)
 
 
 def default_images() -> list[Path]:
-    sys.path.insert(0, str(ROOT))
-    from samples.gen.linux import build_large_rootfs
-    from samples.sample import BuildContext
-
     samples = [p for p in (ROOT / "samples" / "out").iterdir() if p.is_file()]
     largest = max(samples, key=lambda p: p.stat().st_size)
-    ctx = BuildContext(root=ROOT / "samples", out=ROOT / "samples" / "out", cache=ROOT / "samples" / "cache")
-    return [largest, build_large_rootfs(ctx)]
+    return [largest, default_image()]
 
 
 def main() -> None:
