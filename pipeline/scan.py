@@ -29,8 +29,6 @@ from pipeline.ingest import CaseMetadata, ingest, verify_custody
 from pipeline.model import Artifact, ArtifactKind, ExtractionIssue, ExtractionTree, IssueKind, Submission
 from pipeline.report.build import build_report
 from pipeline.report.html import render_html
-from pipeline.report.pdf import write_pdf
-from pipeline.report.schema import validate_report
 from pipeline.store import BlobStore
 from pipeline.triage import Triage, correlate_analysis
 from pipeline.unpack import unpack
@@ -154,6 +152,8 @@ def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False)
     html_path.write_text(render_html(report), encoding="utf-8")
     files = [json_path, html_path]
     if pdf:
+        from pipeline.report.pdf import write_pdf  # WeasyPrint takes most of a second to import: only for --pdf
+
         files.append(write_pdf(report, out_dir / "report.pdf"))
     return files
 
@@ -168,7 +168,6 @@ def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, 
     progress(Stage.REPORT, 0, None, "")
     report = build_report(submission, Triage(tree, analysis, correlation), verify_custody(store, submission),
                           ruleset(detection), lab=lab)
-    validate_report(report)
     files = write_report_files(report, out_dir, pdf)
     return ScanOutcome(submission, report, out_dir, files, failures)
 
