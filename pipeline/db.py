@@ -22,8 +22,9 @@ caller holds a session, a lock or a lazily loading row across a long unpack.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -51,15 +52,20 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from pipeline.config import Settings
+from pipeline.model import CacheKey, Finding
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_FILENAME = "fwtriage.db"
 SQLITE_BUSY_MILLISECONDS = 30_000  # a reader waits this long for a scan's write to finish, and vice versa
 SQLITE_BEGIN = "fwtriage_sqlite_begin"  # execution option: the kind of BEGIN our SQLite transactions start with
+CACHE_QUERY_BLOBS = 500  # blobs per cache lookup query (bound parameters stay well under SQLite's limit)
+CACHE_INSERT_ROWS = 500
 MIGRATION_LOCK_KEY = 0x66777472696167  # PostgreSQL advisory lock held while migrating ("fwtriag")
 
 
@@ -180,6 +186,19 @@ class SubmissionRow(Base):
     report_digest: Mapped[str | None] = mapped_column(String(64))
     report_dir: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
+class AnalysisResultRow(Base):
+    """One analyzer's findings on one blob (JSON, ``Finding.to_dict``), under the key that decides them."""
+
+    __tablename__ = "analysis_result"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    analyzer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    analyzer_version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    config: Mapped[str] = mapped_column(String(256), primary_key=True)
+    findings: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 @dataclass(frozen=True)
@@ -361,6 +380,32 @@ class Database:
     def fail(self, submission_id: str, reason: str) -> SubmissionRecord:
         """Enter ``failed`` from any state that is not final, keeping a reason a reviewer can read."""
         return self._transition(submission_id, SubmissionState.FAILED, failure=reason)
+
+    def cached_findings(self, keys: Sequence[CacheKey]) -> dict[CacheKey, list[Finding]]:
+        """The findings already stored for ``keys`` (the analysis cache); keys never analysed are absent."""
+        wanted = set(keys)
+        found: dict[CacheKey, list[Finding]] = {}
+        blobs = sorted({key.sha256 for key in wanted})
+        with self._sessions() as session:
+            for start in range(0, len(blobs), CACHE_QUERY_BLOBS):
+                query = select(AnalysisResultRow).where(
+                    AnalysisResultRow.sha256.in_(blobs[start:start + CACHE_QUERY_BLOBS]))
+                for row in session.scalars(query):
+                    key = CacheKey(row.sha256, row.analyzer, row.analyzer_version, row.config)
+                    if key in wanted:
+                        found[key] = [Finding.from_dict(item) for item in json.loads(row.findings)]
+        return found
+
+    def remember_findings(self, results: Mapping[CacheKey, list[Finding]]) -> None:
+        """Store new results; a key another worker stored meanwhile is left as it is (same key, same findings)."""
+        rows = [{"sha256": key.sha256, "analyzer": key.analyzer, "analyzer_version": key.version,
+                 "config": key.config, "findings": json.dumps([f.to_dict() for f in findings]),
+                 "created_at": utc_now()} for key, findings in results.items()]
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self._sessions.begin() as session:
+            for start in range(0, len(rows), CACHE_INSERT_ROWS):
+                session.execute(insert(AnalysisResultRow).on_conflict_do_nothing(),
+                                rows[start:start + CACHE_INSERT_ROWS])
 
     def _transition(self, submission_id: str, target: SubmissionState, **outcome: object) -> SubmissionRecord:
         """Check and change the state in one UPDATE, so two workers racing on one submission cannot both win."""

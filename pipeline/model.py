@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 LINEAGE_SEPARATOR = " › "
 
@@ -299,6 +299,10 @@ class Endpoint:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Endpoint:
+        return cls(**{**data, "kind": EndpointKind(data["kind"]), "scope": Scope(data["scope"])})
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -316,6 +320,10 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -360,6 +368,18 @@ class Finding:
             "description": self.description,
             "reference": self.reference,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of ``to_dict``: findings kept in the analysis cache come back identical."""
+        endpoint = data.get("endpoint")
+        return cls(
+            rule=data["rule"], analyzer=data["analyzer"], category=Category(data["category"]),
+            severity=Severity(data["severity"]), title=data["title"], data=tuple(data["data"]),
+            channels=tuple(data["channels"]), endpoint=Endpoint.from_dict(endpoint) if endpoint else None,
+            tags=tuple(data["tags"]), evidence=tuple(Evidence.from_dict(e) for e in data["evidence"]),
+            description=data["description"], reference=data["reference"],
+        )
 
 
 @dataclass(frozen=True)
@@ -406,6 +426,19 @@ class Behaviour:
             "description": self.description,
             "benign": self.benign,
         }
+
+
+class CacheKey(NamedTuple):
+    """What an analyzer's findings on one blob depend on: the analysis cache's key.
+
+    ``config`` is the analyzer's ``config_digest`` (ruleset, reference data), extended with a digest of the
+    blob's names for path-sensitive analyzers, whose findings depend on where the blob lives.
+    """
+
+    sha256: str
+    analyzer: str
+    version: str
+    config: str
 
 
 class VerdictLabel(StrEnum):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.analyze.ruleset import ruleset
-from pipeline.analyze.runner import Analysis, AnalysisIssue, analyze_tree
+from pipeline.analyze.runner import Analysis, AnalysisIssue, ResultCache, analyze_tree
 from pipeline.config import Detection, Settings
 from pipeline.db import Database, SubmissionState
 from pipeline.ingest import CaseMetadata, ingest, verify_custody
@@ -98,10 +98,12 @@ def _unpack(submission: Submission, store: BlobStore, settings: Settings, progre
         return _tree_after_failure(submission, failures[-1])
 
 
-def _analyze(tree: ExtractionTree, store: BlobStore, progress: StageProgress, failures: list[str]) -> Analysis:
+def _analyze(tree: ExtractionTree, store: BlobStore, progress: StageProgress, failures: list[str],
+             cache: ResultCache | None) -> Analysis:
     progress(Stage.ANALYZE, 0, None, "")
     try:
-        return analyze_tree(tree, store, progress=lambda done, total: progress(Stage.ANALYZE, done, total, ""))
+        return analyze_tree(tree, store, progress=lambda done, total: progress(Stage.ANALYZE, done, total, ""),
+                            cache=cache)
     except Exception as exc:
         failures.append(_internal(Stage.ANALYZE, exc))
         return Analysis(issues=[AnalysisIssue(tree.image_sha256, tree.root.lineage_path, "all", failures[-1])])
@@ -159,10 +161,11 @@ def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False)
 
 
 def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, settings: Settings,
-                       detection: Detection, progress: StageProgress, pdf: bool, lab: str | None) -> ScanOutcome:
+                       detection: Detection, progress: StageProgress, pdf: bool, lab: str | None,
+                       cache: ResultCache | None = None) -> ScanOutcome:
     failures: list[str] = []
     tree = _unpack(submission, store, settings, progress, failures)
-    analysis = _analyze(tree, store, progress, failures)
+    analysis = _analyze(tree, store, progress, failures, cache)
     progress(Stage.CORRELATE, 0, None, "")
     correlation = correlate_analysis(tree, analysis, detection)
     progress(Stage.REPORT, 0, None, "")
@@ -189,7 +192,7 @@ def scan_image(request: ScanRequest, out_dir: Path, *, store: BlobStore, setting
     record_submission(database, submission)
     try:
         outcome = _triage_and_report(submission, out_dir, store, settings, detection,
-                                     _Recorder(database, submission.id, progress), pdf, lab)
+                                     _Recorder(database, submission.id, progress), pdf, lab, cache=database)
     except Exception as exc:
         database.fail(submission.id, f"no report could be written: {type(exc).__name__}: {exc}")
         raise

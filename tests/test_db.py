@@ -33,6 +33,7 @@ from pipeline.db import (
     UnknownSubmission,
     alembic_config,
 )
+from pipeline.model import CacheKey, Category, Endpoint, EndpointKind, Evidence, Finding, Scope, Severity
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 S = SubmissionState
@@ -119,15 +120,15 @@ def _revisions(database: Database) -> tuple[str | None, str | None]:
 def test_opening_migrates_to_head_and_reopening_changes_nothing(db_url: URL) -> None:
     with Database(db_url) as first:
         inspector = inspect(first.engine)
-        assert set(inspector.get_table_names()) == {"submission", "alembic_version"}
+        assert set(inspector.get_table_names()) == {"submission", "analysis_result", "alembic_version"}
         assert {index["name"] for index in inspector.get_indexes("submission")} == {
             "ix_submission_sha256", "ix_submission_received_at"}
         assert "case_ref" in {column["name"] for column in inspector.get_columns("submission")}
         current, head = _revisions(first)
-        assert current == head == "0001"
+        assert current == head == "0002"
         kept = new_submission(first)
     with Database(db_url) as second:
-        assert _revisions(second) == ("0001", "0001")
+        assert _revisions(second) == ("0002", "0002")
         assert second.get(kept.id) == kept
 
 
@@ -142,7 +143,7 @@ def test_migrations_downgrade_to_an_empty_schema(db_url: URL) -> None:
         with database.engine.begin() as connection:
             command.downgrade(alembic_config(connection), "base")
         assert set(inspect(database.engine).get_table_names()) == {"alembic_version"}
-        assert _revisions(database) == (None, "0001")
+        assert _revisions(database) == (None, "0002")
 
 
 def test_databases_opened_at_once_migrate_once(db_url: URL) -> None:
@@ -152,7 +153,7 @@ def test_databases_opened_at_once_migrate_once(db_url: URL) -> None:
     failures = [stderr for worker in workers if (stderr := worker.communicate()[1]) and worker.returncode]
     assert failures == []
     with Database(db_url) as database:
-        assert _revisions(database) == ("0001", "0001")
+        assert _revisions(database) == ("0002", "0002")
 
 
 def test_snapshot_has_every_column() -> None:
@@ -336,3 +337,15 @@ def test_plain_postgresql_urls_use_psycopg(postgres_database: URL) -> None:
     with Database(plain) as database:
         assert database.engine.dialect.driver == "psycopg"
     _empty_postgres(postgres_database)
+
+
+def test_the_analysis_cache_round_trips_findings_and_ignores_a_second_store(db: Database) -> None:
+    finding = Finding("ioc:domain", "iocs", Category.ENDPOINT, Severity.MEDIUM, "Hard-coded domain",
+                      endpoint=Endpoint("x.example.cn", EndpointKind.DOMAIN, Scope.PUBLIC, "x.example.cn", "CN",
+                                        "cctld"),
+                      tags=("encoded:base64",), evidence=(Evidence("decoded", "eC5leGFtcGxl", 16, "x.example.cn"),))
+    key, empty, absent = (CacheKey("a" * 64, "iocs", "3", "digest"), CacheKey("b" * 64, "elf", "1", ""),
+                          CacheKey("a" * 64, "iocs", "4", "digest"))
+    db.remember_findings({key: [finding], empty: []})
+    db.remember_findings({key: []})  # a racing worker's store of the same key changes nothing
+    assert db.cached_findings([key, empty, absent]) == {key: [finding], empty: []}

@@ -14,15 +14,17 @@ and the rest goes on: one corrupt binary never costs the whole report.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pipeline.analyze.base import Analyzer, AnalyzerFailed, Target
 from pipeline.analyze.registry import analyzers as registered_analyzers
-from pipeline.model import Artifact, ArtifactKind, ExtractionTree, Finding
+from pipeline.model import Artifact, ArtifactKind, CacheKey, ExtractionTree, Finding
 from pipeline.store import BlobStore
 
 Progress = Callable[[int, int], None]  # (targets done, targets in all)
@@ -46,6 +48,8 @@ class Analysis:
     issues: list[AnalysisIssue] = field(default_factory=list)
     targets: int = 0
     bytes: int = 0
+    computed: int = 0  # (blob, analyzer) pairs analysed now
+    reused: int = 0  # (blob, analyzer) pairs served from the cache
 
     def findings_of(self, sha256: str) -> list[Finding]:
         return self.findings.get(sha256, [])
@@ -75,42 +79,90 @@ def targets_of(tree: ExtractionTree, store: BlobStore) -> list[Target]:
     return targets
 
 
-def analyze_target(target: Target, analyzers: Iterable[Analyzer]) -> tuple[list[Finding], list[AnalysisIssue]]:
-    """Every accepting analyzer on one target; findings sorted, failures recorded, never raised."""
-    findings: list[Finding] = []
-    issues: list[AnalysisIssue] = []
+class ResultCache(Protocol):
+    """Findings already computed, by key; the database implements it (the runner never touches one)."""
+
+    def cached_findings(self, keys: Sequence[CacheKey]) -> dict[CacheKey, list[Finding]]: ...
+    def remember_findings(self, results: Mapping[CacheKey, list[Finding]]) -> None: ...
+
+
+def cache_key(target: Target, analyzer: Analyzer) -> CacheKey:
+    config = analyzer.config_digest
+    if analyzer.path_sensitive:
+        names = hashlib.sha256("\0".join(target.names).encode()).hexdigest()
+        config = f"{config}|names:{names}"
+    return CacheKey(target.sha256, analyzer.name, analyzer.version, config)
+
+
+@dataclass
+class TargetResult:
+    """One blob's findings (cached and new), its failures, and the new findings by analyzer (for the cache)."""
+
+    findings: list[Finding]
+    issues: list[AnalysisIssue]
+    fresh: dict[str, list[Finding]]
+
+
+def analyze_target(target: Target, analyzers: Iterable[Analyzer],
+                   cached: Mapping[str, list[Finding]] | None = None) -> TargetResult:
+    """Every accepting analyzer on one target, but those whose findings are ``cached`` (by analyzer name);
+    findings sorted, failures recorded (never cached: a later version may do better), never raised."""
+    result = TargetResult([], [], {})
     for analyzer in analyzers:
         if not analyzer.accepts(target):
             continue
+        if cached is not None and analyzer.name in cached:
+            result.findings.extend(cached[analyzer.name])
+            continue
         try:
-            findings.extend(analyzer.analyze(target))
+            found = analyzer.analyze(target)
         except AnalyzerFailed as exc:
-            issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name, str(exc)))
+            result.issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name, str(exc)))
+            continue
         except Exception as exc:  # a bug or a hostile file must not cost the other files their analysis
-            issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name,
-                                        f"internal error: {type(exc).__name__}: {exc}"))
-    findings.sort(key=Finding.sort_key)
-    return findings, issues
+            result.issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name,
+                                               f"internal error: {type(exc).__name__}: {exc}"))
+            continue
+        result.fresh[analyzer.name] = found
+        result.findings.extend(found)
+    result.findings.sort(key=Finding.sort_key)
+    return result
 
 
 def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | None = None,
-                    progress: Progress | None = None, workers: int | None = None) -> Analysis:
-    """Analyse the given targets on a thread pool; the result does not depend on the scheduling."""
+                    progress: Progress | None = None, workers: int | None = None,
+                    cache: ResultCache | None = None) -> Analysis:
+    """Analyse the given targets on a thread pool; the result does not depend on the scheduling.
+
+    With a ``cache``, findings already computed for a (blob, analyzer, version, configuration) are reused
+    and the new ones remembered, so the same busybox in 300 images is analysed once.
+    """
     chosen = tuple(analyzers) if analyzers is not None else registered_analyzers()
     analysis = Analysis(targets=len(targets), bytes=sum(t.size for t in targets))
+    keys = {(t.sha256, a.name): cache_key(t, a) for t in targets for a in chosen if a.accepts(t)} if cache else {}
+    hits = cache.cached_findings(list(keys.values())) if cache else {}
+    cached = {t.sha256: {a.name: hits[keys[t.sha256, a.name]] for a in chosen if keys.get((t.sha256, a.name)) in hits}
+              for t in targets}
+    analysis.reused = len(hits)
+    fresh: dict[CacheKey, list[Finding]] = {}
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analyze") as pool:
-        results = pool.map(lambda target: analyze_target(target, chosen), targets)
-        for done, (target, (findings, issues)) in enumerate(zip(targets, results, strict=True), 1):
-            if findings:
-                analysis.findings[target.sha256] = findings
-            analysis.issues.extend(issues)
+        results = pool.map(lambda target: analyze_target(target, chosen, cached[target.sha256]), targets)
+        for done, (target, result) in enumerate(zip(targets, results, strict=True), 1):
+            if result.findings:
+                analysis.findings[target.sha256] = result.findings
+            analysis.issues.extend(result.issues)
+            fresh.update({keys[target.sha256, name]: found for name, found in result.fresh.items() if keys})
+            analysis.computed += len(result.fresh)
             if progress:
                 progress(done, len(targets))
+    if cache and fresh:
+        cache.remember_findings(fresh)
     return analysis
 
 
 def analyze_tree(tree: ExtractionTree, store: BlobStore, analyzers: Sequence[Analyzer] | None = None,
-                 progress: Progress | None = None, workers: int | None = None) -> Analysis:
+                 progress: Progress | None = None, workers: int | None = None,
+                 cache: ResultCache | None = None) -> Analysis:
     """Analyse every unique blob of ``tree``."""
-    return analyze_targets(targets_of(tree, store), analyzers, progress, workers)
+    return analyze_targets(targets_of(tree, store), analyzers, progress, workers, cache)
