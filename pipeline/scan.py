@@ -139,11 +139,9 @@ class _Recorder:
 
 
 def record_submission(database: Database, submission: Submission) -> None:
-    database.create_submission(
-        submission_id=submission.id, filename=submission.filename, size=submission.size, md5=submission.md5,
-        sha1=submission.sha1, sha256=submission.sha256, case=submission.case, exhibit=submission.exhibit,
-        device=submission.device, examiner=submission.examiner,
-        received_at=datetime.fromisoformat(submission.received_at))
+    fields = submission.to_dict()
+    database.create_submission(submission_id=fields.pop("id"),
+                               received_at=datetime.fromisoformat(fields.pop("received_at")), **fields)
 
 
 def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False) -> list[Path]:

@@ -7,15 +7,13 @@ CLI, the tests and (later) the workers run exactly the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.analyze.runner import Analysis, Progress, analyze_tree
 from pipeline.behaviour_rules import behaviour_rules
-from pipeline.config import Detection, Settings
+from pipeline.config import Detection
 from pipeline.correlate import Correlation, correlate, well_known_endpoints
 from pipeline.model import ExtractionTree
 from pipeline.store import BlobStore
-from pipeline.unpack import unpack
 
 
 @dataclass
@@ -39,7 +37,3 @@ def triage_tree(tree: ExtractionTree, store: BlobStore, detection: Detection | N
     analysis = analyze_tree(tree, store, progress=progress)
     return Triage(tree, analysis, correlate_analysis(tree, analysis, detection or Detection.from_env()))
 
-
-def triage(image: Path, store: BlobStore, settings: Settings, detection: Detection | None = None) -> Triage:
-    """Unpack, analyse and correlate one image."""
-    return triage_tree(unpack(image, store=store, settings=settings), store, detection)
