@@ -1,4 +1,4 @@
-"""The flow of one image, in-process: unpack → analyze → correlate.
+"""Analysis and correlation of an unpacked tree: what scan.py and the tests chain after unpacking.
 
 Each step is a plain library function; this module only chains them, so the
 CLI, the tests and (later) the workers run exactly the same code.
