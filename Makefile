@@ -12,7 +12,7 @@ APT_PACKAGES := binwalk squashfs-tools mtd-utils android-sdk-libsparse-utils mkb
 	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-mipsel-linux-gnu libc6-dev-mipsel-cross \
 	yara bubblewrap p7zip-full cpio e2fsprogs brotli liblzo2-dev lz4 zstd xz-utils dosfstools mtools \
 	erofs-utils libarchive13 libmagic1 aapt libsmali-java default-jre-headless gcc python3-dev device-tree-compiler \
-	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium docker-compose
 
 .PHONY: setup system venv samples demo test lint bench clean
 

@@ -21,6 +21,7 @@ from rich.tree import Tree
 from pipeline import __version__
 from pipeline.analyze.rule_tests import RuleTestReport, run_rule_tests
 from pipeline.analyze.ruleset import Ruleset, compile_ruleset
+from pipeline.cli_fleet import FLEET_COMMANDS
 from pipeline.config import Detection, Settings
 from pipeline.db import Database
 from pipeline.ingest import CaseMetadata, ImageUnreadable
@@ -317,6 +318,10 @@ def scan(ctx: click.Context, target: Path, out_dir: Path, case: str | None, exhi
     if failures:
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         raise _Failure(failures[0] + more)
+
+
+for _command in FLEET_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -131,3 +131,38 @@ class Settings:
             limits=Limits.from_env(),
             db_url=os.environ.get("FWTRIAGE_DB_URL") or None,
         )
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """How the distributed deployment reaches its broker and cuts its work (``FWTRIAGE_*`` variables).
+
+    ``visibility_timeout`` is how long Redis waits before handing a task whose worker vanished to another
+    worker; it must exceed the longest hard time limit below, or a task still running would be handed out
+    twice. Each task's soft limit is the given number of seconds, its hard limit a grace minute later.
+    """
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = "redis://127.0.0.1:6379/1"
+    visibility_timeout: int = 7200
+    batch_files: int = 256
+    batch_bytes: int = 256 * MIB
+    unpack_seconds: float = 3600.0
+    analyze_seconds: float = 900.0
+    report_seconds: float = 900.0
+    retries: int = 5  # transient errors (database, broker unreachable) are retried this often, backing off
+
+    @classmethod
+    def from_env(cls) -> Fleet:
+        d = cls()
+        return cls(
+            broker_url=os.environ.get("FWTRIAGE_BROKER_URL") or d.broker_url,
+            result_backend=os.environ.get("FWTRIAGE_RESULT_BACKEND") or d.result_backend,
+            visibility_timeout=_env_int("FWTRIAGE_VISIBILITY_TIMEOUT", d.visibility_timeout),
+            batch_files=_env_int("FWTRIAGE_BATCH_FILES", d.batch_files),
+            batch_bytes=_env_int("FWTRIAGE_BATCH_BYTES", d.batch_bytes),
+            unpack_seconds=_env_float("FWTRIAGE_UNPACK_SECONDS", d.unpack_seconds),
+            analyze_seconds=_env_float("FWTRIAGE_ANALYZE_SECONDS", d.analyze_seconds),
+            report_seconds=_env_float("FWTRIAGE_REPORT_SECONDS", d.report_seconds),
+            retries=_env_int("FWTRIAGE_TASK_RETRIES", d.retries),
+        )

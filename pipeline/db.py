@@ -1,4 +1,5 @@
-"""The submission database: SQLAlchemy 2 tables, their Alembic migrations, and the submission state machine.
+"""The submission database: every read and write of the tables (``pipeline/tables.py``), their Alembic
+migrations, the submission state machine and the audit log's appends.
 
 Why a database: a submission outlives the process that received it. ``fwtriage scan`` records it in SQLite
 under ``FWTRIAGE_HOME`` (the embedded default); a deployment points ``FWTRIAGE_DB_URL`` at PostgreSQL and
@@ -12,7 +13,7 @@ the models, against a database already at head::
     from alembic import command
     from pipeline.db import Database, alembic_config
     with Database(url) as db, db.engine.connect() as connection:
-        command.revision(alembic_config(connection), "artifact table", autogenerate=True, rev_id="0002")
+        command.revision(alembic_config(connection), "what changes", autogenerate=True, rev_id="0004")
 
 then read and tidy it: ``tests/test_db.py`` fails while the models and the migrations disagree.
 
@@ -24,41 +25,54 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    DateTime,
-    Dialect,
-    Engine,
-    Enum,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    create_engine,
-    event,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.audit import GENESIS_HASH, AuditEntry, entry_hash, verify_chain
 from pipeline.config import Settings
-from pipeline.model import CacheKey, Finding
+from pipeline.model import (
+    Artifact,
+    CacheKey,
+    Coverage,
+    ExtractionIssue,
+    ExtractionNote,
+    ExtractionTree,
+    Finding,
+    Platform,
+    Submission,
+)
+from pipeline.tables import (
+    AnalysisBatchRow,
+    AnalysisIssueRow,
+    AnalysisResultRow,
+    ArtifactRow,
+    AuditEventRow,
+    Base,
+    BehaviourRow,
+    CaseRow,
+    ExtractionRow,
+    FindingRow,
+    ReportRow,
+    ReviewRow,
+    SubmissionRow,
+    SubmissionState,
+    utc_now,
+)
+
+__all__ = ["Base", "Database", "IllegalTransition", "SubmissionRecord", "SubmissionState", "UnknownSubmission"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_FILENAME = "fwtriage.db"
@@ -67,15 +81,7 @@ SQLITE_BEGIN = "fwtriage_sqlite_begin"  # execution option: the kind of BEGIN ou
 CACHE_QUERY_BLOBS = 500  # blobs per cache lookup query (bound parameters stay well under SQLite's limit)
 CACHE_INSERT_ROWS = 500
 MIGRATION_LOCK_KEY = 0x66777472696167  # PostgreSQL advisory lock held while migrating ("fwtriag")
-
-
-class SubmissionState(StrEnum):
-    QUEUED = "queued"  # recorded, waiting for a worker
-    UNPACKING = "unpacking"
-    ANALYZING = "analyzing"
-    REPORTING = "reporting"
-    DONE = "done"  # final: verdict and report recorded
-    FAILED = "failed"  # final: ``failure`` says why
+AUDIT_LOCK_KEY = 0x66777461756474  # PostgreSQL advisory lock held while appending to the audit log ("fwtaudt")
 
 
 FINAL_STATES = frozenset({SubmissionState.DONE, SubmissionState.FAILED})
@@ -117,90 +123,6 @@ class UnknownSubmission(LookupError):
     """No submission has this id."""
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware datetime, stored and returned in UTC on every backend.
-
-    PostgreSQL keeps the instant (``timestamptz``) but SQLite has no time zone type and would hand back a
-    naive value; normalising on the way in and tagging on the way out makes both return the same aware UTC
-    datetime. Naive values are refused: their time zone would be a guess.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    # Named constraints and indexes: later migrations (SQLite batch mode included) can refer to them by name.
-    metadata = MetaData(naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    })
-
-
-class SubmissionRow(Base):
-    """One received image and how far its triage went; the report's ``submission`` part comes from here."""
-
-    __tablename__ = "submission"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    filename: Mapped[str] = mapped_column(Text)
-    size: Mapped[int] = mapped_column(BigInteger)
-    md5: Mapped[str] = mapped_column(String(32))
-    sha1: Mapped[str] = mapped_column(String(40))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)  # "has this image been seen before?"
-    case: Mapped[str | None] = mapped_column("case_ref", Text)  # "case" is a reserved word in SQL
-    exhibit: Mapped[str | None] = mapped_column(Text)
-    device: Mapped[str | None] = mapped_column(Text)
-    examiner: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # listings are newest first
-    state: Mapped[SubmissionState] = mapped_column(
-        Enum(SubmissionState, name="state", native_enum=False, create_constraint=True, length=16,
-             values_callable=lambda states: [state.value for state in states]),
-        default=SubmissionState.QUEUED,
-    )
-    progress_done: Mapped[int] = mapped_column(Integer, default=0)
-    progress_total: Mapped[int] = mapped_column(Integer, default=0)
-    failure: Mapped[str | None] = mapped_column(Text)
-    verdict: Mapped[str | None] = mapped_column(String(16))
-    score: Mapped[int | None] = mapped_column(Integer)
-    summary: Mapped[str | None] = mapped_column(Text)
-    report_digest: Mapped[str | None] = mapped_column(String(64))
-    report_dir: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
-
-
-class AnalysisResultRow(Base):
-    """One analyzer's findings on one blob (JSON, ``Finding.to_dict``), under the key that decides them."""
-
-    __tablename__ = "analysis_result"
-
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    analyzer: Mapped[str] = mapped_column(String(64), primary_key=True)
-    analyzer_version: Mapped[str] = mapped_column(String(32), primary_key=True)
-    config: Mapped[str] = mapped_column(String(256), primary_key=True)
-    findings: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
-
-
 @dataclass(frozen=True)
 class SubmissionRecord:
     """A submission as stored, detached from any session: safe to keep, pass between threads or print."""
@@ -226,10 +148,19 @@ class SubmissionRecord:
     report_digest: str | None
     report_dir: str | None
     updated_at: datetime
+    analyzer_calls: int
+    cache_hits: int
 
     @classmethod
     def of(cls, row: SubmissionRow) -> SubmissionRecord:
         return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+    def submission(self) -> Submission:
+        """The submission as the pipeline and its report know it (received_at in RFC 3339, to the second)."""
+        received = self.received_at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return Submission(id=self.id, filename=self.filename, size=self.size, md5=self.md5, sha1=self.sha1,
+                          sha256=self.sha256, received_at=received, case=self.case, exhibit=self.exhibit,
+                          device=self.device, examiner=self.examiner)
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -277,13 +208,28 @@ def _create_engine(url: URL) -> Engine:
 
 
 def _upgrade_to_head(engine: Engine) -> None:
-    """Run the migrations under a lock, so that workers starting together on a new database migrate it once."""
+    """Run the migrations under a lock, so that workers starting together on a new database migrate it once.
+
+    On SQLite, foreign keys are off while migrating: a batch migration rebuilds a table by dropping it, which
+    with them on would cascade into every row that refers to it (a submission's tree, findings, reviews...).
+    They are checked once the migration is done and switched back on; the pragma only takes effect outside a
+    transaction, hence the raw connection.
+    """
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-        with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
-            command.upgrade(alembic_config(connection), "head")
+        try:
+            with connection.begin():
+                if not sqlite:
+                    connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+                command.upgrade(alembic_config(connection), "head")
+                if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                    raise RuntimeError(f"the migration left rows that break foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 class Database:
@@ -297,6 +243,10 @@ class Database:
             self.engine.dispose()
             raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Writers take SQLite's write lock when they begin: a transaction that reads and then writes (the audit
+        # chain's last hash, a state check) waits its turn instead of failing on a lock upgrade.
+        self._writes = sessionmaker(self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}),
+                                    expire_on_commit=False)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Database:
@@ -316,22 +266,34 @@ class Database:
                  traceback: TracebackType | None) -> None:
         self.close()
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        with self._writes.begin() as session:
+            yield session
+
+    # --- submissions ----------------------------------------------------------------------------------
+
     def create_submission(self, *, filename: str, size: int, md5: str, sha1: str, sha256: str,
                           case: str | None = None, exhibit: str | None = None, device: str | None = None,
                           examiner: str | None = None, received_at: datetime | None = None,
-                          submission_id: str | None = None) -> SubmissionRecord:
-        """Record a received image as ``queued``; a new id (uuid4 hex) and the current time unless given."""
+                          submission_id: str | None = None, actor: str = "fwtriage") -> SubmissionRecord:
+        """Record a received image as ``queued`` (filing it under its case); a new id and the time unless given."""
         now = utc_now()
         row = SubmissionRow(
             id=submission_id or uuid.uuid4().hex, filename=filename, size=size, md5=md5, sha1=sha1,
             sha256=sha256, case=case, exhibit=exhibit, device=device, examiner=examiner,
             received_at=received_at or now, state=SubmissionState.QUEUED, progress_done=0, progress_total=0,
-            updated_at=now,
+            updated_at=now, analyzer_calls=0, cache_hits=0,
         )
-        with self._sessions.begin() as session:
+        with self._writing() as session:
+            if case is not None:
+                session.execute(self._insert(CaseRow).values(ref=case, created_at=now).on_conflict_do_nothing())
             session.add(row)
             session.flush()
             session.refresh(row)  # read back as stored: received_at in UTC
+            self._append_event(session, actor, "submission.received", row.id,
+                               {"filename": filename, "sha256": sha256, "size": size, "case": case,
+                                "exhibit": exhibit})
             return SubmissionRecord.of(row)
 
     def get(self, submission_id: str) -> SubmissionRecord:
@@ -342,44 +304,145 @@ class Database:
             return SubmissionRecord.of(row)
 
     def list_submissions(self, limit: int = 50, *, state: SubmissionState | str | None = None,
-                         sha256: str | None = None) -> list[SubmissionRecord]:
+                         sha256: str | None = None, case: str | None = None) -> list[SubmissionRecord]:
         """The most recently received first (ties by id, so the order is stable), optionally filtered."""
         query = select(SubmissionRow).order_by(SubmissionRow.received_at.desc(), SubmissionRow.id.desc())
         if state is not None:
             query = query.where(SubmissionRow.state == SubmissionState(state))
         if sha256 is not None:
             query = query.where(SubmissionRow.sha256 == sha256)
+        if case is not None:
+            query = query.where(SubmissionRow.case == case)
         with self._sessions() as session:
             return [SubmissionRecord.of(row) for row in session.scalars(query.limit(limit))]
+
+    def cases(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(select(CaseRow.ref).order_by(CaseRow.ref)))
 
     def set_state(self, submission_id: str, state: SubmissionState | str) -> SubmissionRecord:
         """Move along queued → unpacking → analyzing → reporting; ``finish`` and ``fail`` enter the final states."""
         target = SubmissionState(state)
         if target in FINAL_STATES:
             raise ValueError(f"{target} is entered with finish() or fail(), which record the outcome")
-        return self._transition(submission_id, target)
+        with self._writing() as session:
+            return self._transition(session, submission_id, target)
 
     def set_progress(self, submission_id: str, done: int, total: int) -> SubmissionRecord:
         """Record how many of the current stage's items are done, out of how many known so far."""
         if not 0 <= done <= total:
             raise ValueError(f"progress {done}/{total}: need 0 <= done <= total")
-        statement = (update(SubmissionRow).where(SubmissionRow.id == submission_id)
-                     .values(progress_done=done, progress_total=total).returning(SubmissionRow))
-        with self._sessions.begin() as session:
-            row = session.scalars(statement).one_or_none()
-            if row is None:
-                raise UnknownSubmission(submission_id)
-            return SubmissionRecord.of(row)
+        return self._update(submission_id, progress_done=done, progress_total=total)
 
-    def finish(self, submission_id: str, verdict: str, score: int, summary: str, report_digest: str,
-               report_dir: str | Path) -> SubmissionRecord:
-        """Enter ``done`` from ``reporting``, with the verdict and where the report was written."""
-        return self._transition(submission_id, SubmissionState.DONE, verdict=str(verdict), score=score,
-                                summary=summary, report_digest=report_digest, report_dir=str(report_dir))
+    def count_analysis(self, submission_id: str, calls: int, hits: int = 0, files: int = 0,
+                       batch: str | None = None) -> SubmissionRecord:
+        """Add analyzer runs, cache hits and analysed files (progress) to the submission's counters; atomic,
+        since analysis batches of one submission finish concurrently on several workers.
 
-    def fail(self, submission_id: str, reason: str) -> SubmissionRecord:
+        A ``batch`` (its digest) delivered again adds only its analyzer runs (real work, zero when its results
+        were cached by the first delivery): its files and cache hits were counted the first time.
+        """
+        with self._writing() as session:
+            if batch is not None:
+                first = session.execute(self._insert(AnalysisBatchRow).values(submission_id=submission_id, batch=batch)
+                                        .on_conflict_do_nothing()).rowcount == 1
+                hits, files = (hits, files) if first else (0, 0)
+            return self._update_in(session, submission_id, analyzer_calls=SubmissionRow.analyzer_calls + calls,
+                                   cache_hits=SubmissionRow.cache_hits + hits,
+                                   progress_done=SubmissionRow.progress_done + files)
+
+    def finish(self, submission_id: str, report: dict[str, Any], report_dir: str | Path | None = None,
+               actor: str = "fwtriage") -> SubmissionRecord:
+        """Enter ``done`` from ``reporting``: keep the report whole, its findings and behaviours as rows, the
+        verdict on the submission, and an audit entry; all in one transaction, replacing any earlier attempt's."""
+        verdict = report["verdict"]
+        with self._writing() as session:
+            record = self._transition(
+                session, submission_id, SubmissionState.DONE, verdict=str(verdict["label"]),
+                score=verdict["score"], summary=verdict["summary"], report_digest=report["report_digest"],
+                report_dir=str(report_dir) if report_dir is not None else None,
+                progress_done=SubmissionRow.progress_total)
+            for table in (ReportRow, FindingRow, BehaviourRow):
+                session.execute(delete(table).where(table.submission_id == submission_id))
+            session.add(ReportRow(submission_id=submission_id, report_digest=report["report_digest"], body=report,
+                                  created_at=utc_now()))
+            _insert_rows(session, FindingRow, [_finding_row(submission_id, position, entry)
+                                               for position, entry in enumerate(report["findings"])])
+            _insert_rows(session, BehaviourRow, [_behaviour_row(submission_id, position, behaviour)
+                                                 for position, behaviour in enumerate(report["behaviours"])])
+            self._append_event(session, actor, "report.written", submission_id,
+                               {"report_digest": report["report_digest"], "verdict": verdict["label"],
+                                "score": verdict["score"]})
+            return record
+
+    def fail(self, submission_id: str, reason: str, actor: str = "fwtriage") -> SubmissionRecord:
         """Enter ``failed`` from any state that is not final, keeping a reason a reviewer can read."""
-        return self._transition(submission_id, SubmissionState.FAILED, failure=reason)
+        with self._writing() as session:
+            record = self._transition(session, submission_id, SubmissionState.FAILED, failure=reason)
+            self._append_event(session, actor, "submission.failed", submission_id, {"reason": reason})
+            return record
+
+    # --- extraction tree ------------------------------------------------------------------------------
+
+    def save_extraction(self, submission_id: str, tree: ExtractionTree) -> None:
+        """Store a submission's extraction tree (nodes and edges), replacing an earlier attempt's."""
+        with self._writing() as session:
+            session.execute(delete(ArtifactRow).where(ArtifactRow.submission_id == submission_id))
+            session.execute(delete(ExtractionRow).where(ExtractionRow.submission_id == submission_id))
+            session.add(ExtractionRow(
+                submission_id=submission_id, image_sha256=tree.image_sha256, complete=tree.complete,
+                coverage=asdict(tree.coverage), platform=asdict(tree.platform),
+                errors=[_plain(asdict(issue)) for issue in tree.errors],
+                notes=[_plain(asdict(note)) for note in tree.notes], created_at=utc_now()))
+            session.flush()
+            # parents first: each row's edge must point at a row already there
+            _insert_rows(session, ArtifactRow, [_artifact_row(submission_id, artifact)
+                                                for artifact in sorted(tree.artifacts, key=lambda a: a.id)])
+
+    def load_extraction(self, submission_id: str) -> ExtractionTree | None:
+        """A submission's extraction tree as it was saved; None when it has not been unpacked yet."""
+        with self._sessions() as session:
+            head = session.get(ExtractionRow, submission_id)
+            if head is None:
+                return None
+            rows = session.scalars(select(ArtifactRow).where(ArtifactRow.submission_id == submission_id)
+                                   .order_by(ArtifactRow.id))
+            artifacts = [Artifact.from_dict({column: getattr(row, column) for column in _ARTIFACT_COLUMNS})
+                         for row in rows]
+            return ExtractionTree(
+                image_sha256=head.image_sha256, artifacts=artifacts,
+                errors=[ExtractionIssue.from_dict(issue) for issue in head.errors],
+                notes=[ExtractionNote.from_dict(note) for note in head.notes],
+                platform=Platform(**head.platform), coverage=Coverage(**head.coverage))
+
+    def submissions_containing(self, sha256: str) -> list[str]:
+        """Ids of the submissions whose image is, or contains, the blob ``sha256``."""
+        with self._sessions() as session:
+            inner = select(ArtifactRow.submission_id).where(ArtifactRow.sha256 == sha256)
+            outer = select(SubmissionRow.id).where(SubmissionRow.sha256 == sha256)
+            return sorted(set(session.scalars(inner)) | set(session.scalars(outer)))
+
+    # --- analysis -------------------------------------------------------------------------------------
+
+    def record_analysis_issues(self, submission_id: str, issues: Sequence[tuple[str, str, str, str]]) -> None:
+        """Keep (sha256, path, analyzer, error) failures of a submission's analysis; a repeat replaces the error."""
+        if not issues:
+            return
+        rows = [{"submission_id": submission_id, "sha256": sha256, "path": path, "analyzer": analyzer,
+                 "error": error} for sha256, path, analyzer, error in issues]
+        with self._writing() as session:
+            for row in rows:
+                statement = self._insert(AnalysisIssueRow).values(**row)
+                session.execute(statement.on_conflict_do_update(
+                    index_elements=["submission_id", "sha256", "analyzer"], set_={"error": statement.excluded.error,
+                                                                                   "path": statement.excluded.path}))
+
+    def analysis_issues(self, submission_id: str) -> list[tuple[str, str, str, str]]:
+        """The failures recorded for a submission, as (sha256, path, analyzer, error), sorted."""
+        with self._sessions() as session:
+            rows = session.scalars(select(AnalysisIssueRow).where(AnalysisIssueRow.submission_id == submission_id)
+                                   .order_by(AnalysisIssueRow.sha256, AnalysisIssueRow.analyzer))
+            return [(row.sha256, row.path, row.analyzer, row.error) for row in rows]
 
     def cached_findings(self, keys: Sequence[CacheKey]) -> dict[CacheKey, list[Finding]]:
         """The findings already stored for ``keys`` (the analysis cache); keys never analysed are absent."""
@@ -401,22 +464,150 @@ class Database:
         rows = [{"sha256": key.sha256, "analyzer": key.analyzer, "analyzer_version": key.version,
                  "config": key.config, "findings": json.dumps([f.to_dict() for f in findings]),
                  "created_at": utc_now()} for key, findings in results.items()]
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             for start in range(0, len(rows), CACHE_INSERT_ROWS):
-                session.execute(insert(AnalysisResultRow).on_conflict_do_nothing(),
+                session.execute(self._insert(AnalysisResultRow).on_conflict_do_nothing(),
                                 rows[start:start + CACHE_INSERT_ROWS])
 
-    def _transition(self, submission_id: str, target: SubmissionState, **outcome: object) -> SubmissionRecord:
+    # --- reports, findings, reviews -------------------------------------------------------------------
+
+    def report(self, submission_id: str, actor: str | None = None) -> dict[str, Any] | None:
+        """A finished submission's report JSON (None before it is done); with an ``actor``, the read is audited."""
+        with (self._writing() if actor else self._sessions()) as session:
+            row = session.get(ReportRow, submission_id)
+            if row is None:
+                if session.get(SubmissionRow, submission_id) is None:
+                    raise UnknownSubmission(submission_id)
+                return None
+            if actor:
+                self._append_event(session, actor, "report.read", submission_id,
+                                   {"report_digest": row.report_digest})
+            return row.body
+
+    def findings(self, submission_id: str) -> list[dict[str, Any]]:
+        """A finished submission's findings, in the report's order."""
+        with self._sessions() as session:
+            return [row.body for row in session.scalars(
+                select(FindingRow).where(FindingRow.submission_id == submission_id).order_by(FindingRow.position))]
+
+    def behaviours(self, submission_id: str) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return [row.body for row in session.scalars(
+                select(BehaviourRow).where(BehaviourRow.submission_id == submission_id)
+                .order_by(BehaviourRow.position))]
+
+    def add_review(self, submission_id: str, reviewer: str, subject: str, decision: str, note: str = "") -> int:
+        """Record a reviewer's decision (and audit it); decisions are kept in order, never overwritten."""
+        with self._writing() as session:
+            if session.get(SubmissionRow, submission_id) is None:
+                raise UnknownSubmission(submission_id)
+            row = ReviewRow(submission_id=submission_id, reviewer=reviewer, subject=subject, decision=decision,
+                            note=note, created_at=utc_now())
+            session.add(row)
+            session.flush()
+            self._append_event(session, reviewer, "review.recorded", submission_id,
+                               {"review": row.id, "subject": subject, "decision": decision, "note": note})
+            return row.id
+
+    def reviews(self, submission_id: str) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(ReviewRow).where(ReviewRow.submission_id == submission_id)
+                                   .order_by(ReviewRow.id))
+            return [{"id": r.id, "reviewer": r.reviewer, "subject": r.subject, "decision": r.decision,
+                     "note": r.note, "at": r.created_at} for r in rows]
+
+    # --- audit log ------------------------------------------------------------------------------------
+
+    def audit_events(self, submission_id: str | None = None) -> list[AuditEntry]:
+        """The audit log in order, or the entries about one submission."""
+        query = select(AuditEventRow).order_by(AuditEventRow.id)
+        if submission_id is not None:
+            query = query.where(AuditEventRow.submission_id == submission_id)
+        with self._sessions() as session:
+            return [AuditEntry(r.id, r.at, r.actor, r.action, r.submission_id, r.detail, r.prev_hash, r.hash)
+                    for r in session.scalars(query)]
+
+    def verify_audit(self) -> list[str]:
+        """Problems in the audit chain (an entry edited, removed or inserted); empty when it is intact."""
+        return verify_chain(self.audit_events())
+
+    def _append_event(self, session: Session, actor: str, action: str, submission_id: str | None,
+                      detail: dict[str, Any]) -> None:
+        """Append to the hash chain inside the caller's transaction; appends are serialised so links never fork
+        (PostgreSQL: an advisory lock; SQLite: the write lock every ``_writing`` transaction starts with)."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
+        prev = session.scalar(select(AuditEventRow.hash).order_by(AuditEventRow.id.desc()).limit(1)) or GENESIS_HASH
+        at = utc_now()
+        session.add(AuditEventRow(at=at, actor=actor, action=action, submission_id=submission_id, detail=detail,
+                                  prev_hash=prev, hash=entry_hash(prev, at, actor, action, submission_id, detail)))
+        session.flush()
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _insert(self, table: type[Base]) -> Any:
+        """An INSERT that understands ON CONFLICT, in this database's dialect."""
+        return (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
+
+    def _update(self, submission_id: str, **values: Any) -> SubmissionRecord:
+        with self._writing() as session:
+            return self._update_in(session, submission_id, **values)
+
+    @staticmethod
+    def _update_in(session: Session, submission_id: str, **values: Any) -> SubmissionRecord:
+        statement = update(SubmissionRow).where(SubmissionRow.id == submission_id).values(**values)
+        row = session.scalars(statement.returning(SubmissionRow)).one_or_none()
+        if row is None:
+            raise UnknownSubmission(submission_id)
+        return SubmissionRecord.of(row)
+
+    @staticmethod
+    def _transition(session: Session, submission_id: str, target: SubmissionState,
+                    **outcome: object) -> SubmissionRecord:
         """Check and change the state in one UPDATE, so two workers racing on one submission cannot both win."""
         statement = (update(SubmissionRow)
                      .where(SubmissionRow.id == submission_id, SubmissionRow.state.in_(entered_from(target)))
                      .values(state=target, **outcome).returning(SubmissionRow))
-        with self._sessions.begin() as session:
-            row = session.scalars(statement).one_or_none()
-            if row is not None:
-                return SubmissionRecord.of(row)
-            current = session.scalar(select(SubmissionRow.state).where(SubmissionRow.id == submission_id))
+        row = session.scalars(statement).one_or_none()
+        if row is not None:
+            return SubmissionRecord.of(row)
+        current = session.scalar(select(SubmissionRow.state).where(SubmissionRow.id == submission_id))
         if current is None:
             raise UnknownSubmission(submission_id)
         raise IllegalTransition(submission_id, current, target)
+
+
+_ARTIFACT_COLUMNS = ("id", "parent", "lineage", "sha256", "size", "kind", "depth", "format", "description",
+                     "offset", "extractor", "link_target", "coverage", "attributes")
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """Enum members as their values, so JSON columns hold plain strings."""
+    return {key: str(value) if isinstance(value, str) else value for key, value in data.items()}
+
+
+def _artifact_row(submission_id: str, artifact: Artifact) -> dict[str, Any]:
+    data = artifact.to_dict()
+    row = {column: data[column] for column in _ARTIFACT_COLUMNS}
+    row["kind"] = str(artifact.kind)
+    row["submission_id"] = submission_id
+    return row
+
+
+def _finding_row(submission_id: str, position: int, entry: dict[str, Any]) -> dict[str, Any]:
+    return {"submission_id": submission_id, "position": position, "sha256": entry["artifact"]["sha256"],
+            "path": entry["artifact"]["path"], "rule": entry["rule"], "analyzer": entry["analyzer"],
+            "category": entry["category"], "severity": entry["severity"],
+            "endpoint": (entry.get("endpoint") or {}).get("value"), "body": entry}
+
+
+def _behaviour_row(submission_id: str, position: int, behaviour: dict[str, Any]) -> dict[str, Any]:
+    return {"submission_id": submission_id, "id": behaviour["id"], "position": position, "rule": behaviour["rule"],
+            "title": behaviour["title"], "confidence": behaviour["confidence"], "data": behaviour["data"],
+            "channels": behaviour["channels"], "endpoints": behaviour["endpoints"],
+            "countries": behaviour["countries"], "body": behaviour}
+
+
+def _insert_rows(session: Session, table: type[Base], rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), CACHE_INSERT_ROWS):
+        session.execute(insert(table), rows[start:start + CACHE_INSERT_ROWS])

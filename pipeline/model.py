@@ -77,6 +77,10 @@ class ExtractionIssue:
     kind: IssueKind
     extractor: str | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractionIssue:
+        return cls(data["path"], data["error"], IssueKind(data["kind"]), data.get("extractor"))
+
 
 @dataclass(frozen=True)
 class ExtractionNote:
@@ -85,6 +89,10 @@ class ExtractionNote:
     path: str
     note: str
     kind: NoteKind
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractionNote:
+        return cls(data["path"], data["note"], NoteKind(data["kind"]))
 
 
 @dataclass
@@ -132,6 +140,19 @@ class Artifact:
         data["lineage"] = list(self.lineage)
         data["path"] = self.lineage_path
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Artifact:
+        """The inverse of ``to_dict`` (its derived ``path`` ignored): a tree crosses processes as dicts."""
+        coverage = data.get("coverage")
+        return cls(
+            id=data["id"], parent=data["parent"], lineage=tuple(data["lineage"]), sha256=data["sha256"],
+            size=data["size"], kind=ArtifactKind(data["kind"]), depth=data["depth"],
+            format=data.get("format", "data"), description=data.get("description", ""),
+            offset=data.get("offset"), extractor=data.get("extractor"), link_target=data.get("link_target"),
+            coverage=Coverage(**coverage) if coverage is not None else None,
+            attributes=dict(data.get("attributes") or {}),
+        )
 
 
 @dataclass

@@ -84,8 +84,9 @@ def _tree_after_failure(submission: Submission, error: str) -> ExtractionTree:
     return ExtractionTree(submission.sha256, [root], [issue])
 
 
-def _unpack(submission: Submission, store: BlobStore, settings: Settings, progress: StageProgress,
-            failures: list[str]) -> ExtractionTree:
+def unpack_guarded(submission: Submission, store: BlobStore, settings: Settings, progress: StageProgress,
+                   failures: list[str]) -> ExtractionTree:
+    """Unpack the stored image; an unexpected exception becomes the tree's failure (and one of ``failures``)."""
     def advance(artifact: Artifact, budget: Any) -> None:
         progress(Stage.UNPACK, budget.written_files, None, artifact.lineage_path)
 
@@ -115,7 +116,7 @@ _STATE_OF_STAGE = {Stage.UNPACK: SubmissionState.UNPACKING, Stage.ANALYZE: Submi
 PROGRESS_WRITE_SECONDS = 1.0
 
 
-class _Recorder:
+class ProgressRecorder:
     """Passes progress on, and keeps the submission's row in step: its state at each stage, its counters at
     most once a second (a row update per analysed file would cost more than some analyses)."""
 
@@ -138,10 +139,10 @@ class _Recorder:
             self.written_at = now
 
 
-def record_submission(database: Database, submission: Submission) -> None:
+def record_submission(database: Database, submission: Submission, actor: str = "fwtriage") -> None:
     fields = submission.to_dict()
     database.create_submission(submission_id=fields.pop("id"),
-                               received_at=datetime.fromisoformat(fields.pop("received_at")), **fields)
+                               received_at=datetime.fromisoformat(fields.pop("received_at")), actor=actor, **fields)
 
 
 def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False) -> list[Path]:
@@ -158,17 +159,25 @@ def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False)
     return files
 
 
-def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, settings: Settings,
-                       detection: Detection, progress: StageProgress, pdf: bool, lab: str | None,
-                       cache: ResultCache | None = None) -> ScanOutcome:
-    failures: list[str] = []
-    tree = _unpack(submission, store, settings, progress, failures)
-    analysis = _analyze(tree, store, progress, failures, cache)
+def triage_report(submission: Submission, tree: ExtractionTree, analysis: Analysis, store: BlobStore,
+                  detection: Detection, progress: StageProgress, lab: str | None) -> dict[str, Any]:
+    """Correlate an analysed tree and build its report (the stored original re-hashed for the custody part)."""
     progress(Stage.CORRELATE, 0, None, "")
     correlation = correlate_analysis(tree, analysis, detection)
     progress(Stage.REPORT, 0, None, "")
-    report = build_report(submission, Triage(tree, analysis, correlation), verify_custody(store, submission),
-                          ruleset(detection), lab=lab)
+    return build_report(submission, Triage(tree, analysis, correlation), verify_custody(store, submission),
+                        ruleset(detection), lab=lab)
+
+
+def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, settings: Settings,
+                       detection: Detection, progress: StageProgress, pdf: bool, lab: str | None,
+                       database: Database | None = None) -> ScanOutcome:
+    failures: list[str] = []
+    tree = unpack_guarded(submission, store, settings, progress, failures)
+    if database is not None:
+        database.save_extraction(submission.id, tree)
+    analysis = _analyze(tree, store, progress, failures, database)
+    report = triage_report(submission, tree, analysis, store, detection, progress, lab)
     files = write_report_files(report, out_dir, pdf)
     return ScanOutcome(submission, report, out_dir, files, failures)
 
@@ -190,11 +199,9 @@ def scan_image(request: ScanRequest, out_dir: Path, *, store: BlobStore, setting
     record_submission(database, submission)
     try:
         outcome = _triage_and_report(submission, out_dir, store, settings, detection,
-                                     _Recorder(database, submission.id, progress), pdf, lab, cache=database)
+                                     ProgressRecorder(database, submission.id, progress), pdf, lab, database)
     except Exception as exc:
         database.fail(submission.id, f"no report could be written: {type(exc).__name__}: {exc}")
         raise
-    verdict = outcome.verdict
-    database.finish(submission.id, verdict["label"], verdict["score"], verdict["summary"],
-                    outcome.report["report_digest"], out_dir.absolute())
+    database.finish(submission.id, outcome.report, out_dir.absolute())
     return outcome

@@ -1,16 +1,22 @@
-"""Shared fixtures: an isolated fwtriage home per test, and a one-call unpack."""
+"""Shared fixtures: an isolated fwtriage home per test, a one-call unpack, scans of the samples, a
+throw-away PostgreSQL database, and ``db``: an empty database of each kind (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import URL, create_engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from pipeline.config import Detection, Limits, Settings
+from pipeline.db import Database
 from pipeline.ingest import CaseMetadata
 from pipeline.model import ExtractionTree
 from pipeline.scan import ScanOutcome, ScanRequest, scan_image
@@ -110,3 +116,64 @@ def sample_scans(samples_settings: Settings, samples_store: LocalBlobStore, tmp_
         return outcomes[file]
 
     return scan_of
+
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[URL]:
+    """A new, empty PostgreSQL database, dropped afterwards; fails (never skips) when the server is unreachable:
+    CI starts it (scripts/ensure_services.sh)."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    name = f"fwtriage_test_{uuid.uuid4().hex[:12]}"
+    unreachable = None
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except OperationalError as exc:
+        unreachable = exc.orig
+    if unreachable is not None:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is not reachable through {POSTGRES_ADMIN_URL} ({unreachable}); "
+                    "start it with scripts/ensure_services.sh", pytrace=False)
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[URL]:
+    """A fresh database for this test session, so the tests never touch anyone's data."""
+    with fresh_postgres() as url:
+        yield url
+
+
+def empty_postgres(url: URL) -> None:
+    """Drop everything a test left in a PostgreSQL database."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
+    """An empty database of each kind; the PostgreSQL one is emptied again after the test."""
+    if request.param == "sqlite":
+        yield URL.create("sqlite", database=str(tmp_path / "fwtriage.db"))
+        return
+    url = request.getfixturevalue("postgres_database")
+    empty_postgres(url)
+    yield url
+    empty_postgres(url)
+
+
+@pytest.fixture
+def db(db_url: URL) -> Iterator[Database]:
+    with Database(db_url) as database:
+        yield database

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, create_engine, inspect, make_url, update
-from sqlalchemy.exc import OperationalError, StatementError
+from sqlalchemy import URL, inspect, update
+from sqlalchemy.exc import StatementError
 
 from pipeline.config import Settings
 from pipeline.db import (
@@ -28,68 +28,29 @@ from pipeline.db import (
     Database,
     IllegalTransition,
     SubmissionRecord,
-    SubmissionRow,
     SubmissionState,
     UnknownSubmission,
     alembic_config,
 )
 from pipeline.model import CacheKey, Category, Endpoint, EndpointKind, Evidence, Finding, Scope, Severity
+from pipeline.tables import SubmissionRow
+from tests.conftest import empty_postgres
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 S = SubmissionState
 WORKING_PATH = (S.UNPACKING, S.ANALYZING, S.REPORTING)
-
-
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[URL]:
-    """A fresh database for this test session, so the tests never touch anyone's data."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    name = f"fwtriage_test_{uuid.uuid4().hex[:12]}"
-    unreachable = None
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        unreachable = exc.orig
-    if unreachable is not None:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable through {POSTGRES_ADMIN_URL} ({unreachable}); "
-                    "start it with scripts/ensure_services.sh", pytrace=False)
-    yield make_url(POSTGRES_ADMIN_URL).set(database=name)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-def _empty_postgres(url: URL) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
-    """An empty database of each kind; the PostgreSQL one is emptied again after the test."""
-    if request.param == "sqlite":
-        yield URL.create("sqlite", database=str(tmp_path / "fwtriage.db"))
-        return
-    url = request.getfixturevalue("postgres_database")
-    _empty_postgres(url)
-    yield url
-    _empty_postgres(url)
-
-
-@pytest.fixture
-def db(db_url: URL) -> Iterator[Database]:
-    with Database(db_url) as database:
-        yield database
 
 
 def new_submission(db: Database, **overrides: object) -> SubmissionRecord:
     values: dict = {"filename": "router.bin", "size": 4096, "md5": "a" * 32, "sha1": "b" * 40, "sha256": "c" * 64}
     return db.create_submission(**values | overrides)
+
+
+def a_report(label: str = "clean", score: int = 0, summary: str = "nothing found", digest: str = "d" * 64,
+             findings: list[dict[str, Any]] | None = None,
+             behaviours: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The parts of a report that ``finish`` reads (the full contract is tested with real scans elsewhere)."""
+    return {"verdict": {"label": label, "score": score, "summary": summary}, "report_digest": digest,
+            "findings": findings or [], "behaviours": behaviours or []}
 
 
 def advance(db: Database, submission_id: str, to: SubmissionState) -> SubmissionRecord:
@@ -102,7 +63,7 @@ def advance(db: Database, submission_id: str, to: SubmissionState) -> Submission
     if to is S.FAILED:
         return db.fail(submission_id, "walked there")
     if to is S.DONE:
-        return db.finish(submission_id, "clean", 0, "nothing found", "d" * 64, "/reports/x")
+        return db.finish(submission_id, a_report(), "/reports/x")
     return record
 
 
@@ -120,15 +81,15 @@ def _revisions(database: Database) -> tuple[str | None, str | None]:
 def test_opening_migrates_to_head_and_reopening_changes_nothing(db_url: URL) -> None:
     with Database(db_url) as first:
         inspector = inspect(first.engine)
-        assert set(inspector.get_table_names()) == {"submission", "analysis_result", "alembic_version"}
+        assert set(inspector.get_table_names()) == {*Base.metadata.tables, "alembic_version"}
         assert {index["name"] for index in inspector.get_indexes("submission")} == {
-            "ix_submission_sha256", "ix_submission_received_at"}
+            "ix_submission_sha256", "ix_submission_received_at", "ix_submission_case_ref"}
         assert "case_ref" in {column["name"] for column in inspector.get_columns("submission")}
         current, head = _revisions(first)
-        assert current == head == "0002"
+        assert current == head == "0003"
         kept = new_submission(first)
     with Database(db_url) as second:
-        assert _revisions(second) == ("0002", "0002")
+        assert _revisions(second) == ("0003", "0003")
         assert second.get(kept.id) == kept
 
 
@@ -143,7 +104,7 @@ def test_migrations_downgrade_to_an_empty_schema(db_url: URL) -> None:
         with database.engine.begin() as connection:
             command.downgrade(alembic_config(connection), "base")
         assert set(inspect(database.engine).get_table_names()) == {"alembic_version"}
-        assert _revisions(database) == (None, "0002")
+        assert _revisions(database) == (None, "0003")
 
 
 def test_databases_opened_at_once_migrate_once(db_url: URL) -> None:
@@ -153,7 +114,7 @@ def test_databases_opened_at_once_migrate_once(db_url: URL) -> None:
     failures = [stderr for worker in workers if (stderr := worker.communicate()[1]) and worker.returncode]
     assert failures == []
     with Database(db_url) as database:
-        assert _revisions(database) == ("0002", "0002")
+        assert _revisions(database) == ("0003", "0003")
 
 
 def test_snapshot_has_every_column() -> None:
@@ -223,8 +184,8 @@ def test_listing_is_newest_first_with_limit_and_filters(db: Database) -> None:
 def test_full_path_to_done(db: Database) -> None:
     submission = new_submission(db)
     assert [db.set_state(submission.id, state).state for state in WORKING_PATH] == list(WORKING_PATH)
-    done = db.finish(submission.id, verdict="backdoor", score=87, summary="posts the IMEI to 203.0.113.7",
-                     report_digest="f" * 64, report_dir=Path("/data/reports/x"))
+    done = db.finish(submission.id, a_report("backdoor", 87, "posts the IMEI to 203.0.113.7", "f" * 64),
+                     report_dir=Path("/data/reports/x"))
     assert done == db.get(submission.id)
     assert (done.state, done.verdict, done.score, done.summary, done.report_digest, done.report_dir) == (
         S.DONE, "backdoor", 87, "posts the IMEI to 203.0.113.7", "f" * 64, "/data/reports/x")
@@ -243,10 +204,10 @@ def test_every_non_final_state_can_fail_with_a_reason(db: Database, state: Submi
 ILLEGAL: list[tuple[SubmissionState, SubmissionState, Callable[[Database, str], object]]] = [
     (S.DONE, S.ANALYZING, lambda db, sid: db.set_state(sid, S.ANALYZING)),
     (S.DONE, S.FAILED, lambda db, sid: db.fail(sid, "too late")),
-    (S.FAILED, S.DONE, lambda db, sid: db.finish(sid, "clean", 0, "-", "0" * 64, "/r")),
+    (S.FAILED, S.DONE, lambda db, sid: db.finish(sid, a_report(), "/r")),
     (S.FAILED, S.UNPACKING, lambda db, sid: db.set_state(sid, S.UNPACKING)),
     (S.QUEUED, S.ANALYZING, lambda db, sid: db.set_state(sid, S.ANALYZING)),
-    (S.QUEUED, S.DONE, lambda db, sid: db.finish(sid, "clean", 0, "-", "0" * 64, "/r")),
+    (S.QUEUED, S.DONE, lambda db, sid: db.finish(sid, a_report(), "/r")),
     (S.ANALYZING, S.UNPACKING, lambda db, sid: db.set_state(sid, S.UNPACKING)),
     (S.REPORTING, S.QUEUED, lambda db, sid: db.set_state(sid, S.QUEUED)),
 ]
@@ -278,7 +239,7 @@ def test_re_entering_the_current_state_is_allowed(db: Database) -> None:
     assert db.set_state(working.id, S.UNPACKING).state is S.UNPACKING
     assert db.set_state(working.id, "unpacking").state is S.UNPACKING
     advance(db, done.id, S.DONE)
-    assert db.finish(done.id, "clean", 0, "nothing found", "d" * 64, "/reports/x").state is S.DONE
+    assert db.finish(done.id, a_report(), "/reports/x").state is S.DONE
     db.fail(failed.id, "first")
     assert db.fail(failed.id, "again").failure == "again"
 
@@ -336,7 +297,7 @@ def test_plain_postgresql_urls_use_psycopg(postgres_database: URL) -> None:
     plain = postgres_database.set(drivername="postgresql")
     with Database(plain) as database:
         assert database.engine.dialect.driver == "psycopg"
-    _empty_postgres(postgres_database)
+    empty_postgres(postgres_database)
 
 
 def test_the_analysis_cache_round_trips_findings_and_ignores_a_second_store(db: Database) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,7 @@ class Analysis:
     bytes: int = 0
     computed: int = 0  # (blob, analyzer) pairs analysed now
     reused: int = 0  # (blob, analyzer) pairs served from the cache
+    calls: int = 0  # analyzer runs made now, failed ones included (what the cache exists to save)
 
     def findings_of(self, sha256: str) -> list[Finding]:
         return self.findings.get(sha256, [])
@@ -96,17 +98,27 @@ def cache_key(target: Target, analyzer: Analyzer) -> CacheKey:
 
 @dataclass
 class TargetResult:
-    """One blob's findings (cached and new), its failures, and the new findings by analyzer (for the cache)."""
+    """One blob's findings (cached and new), its failures, the new findings by analyzer (for the cache), and
+    how many analyzers actually ran."""
 
     findings: list[Finding]
     issues: list[AnalysisIssue]
     fresh: dict[str, list[Finding]]
+    calls: int = 0
+
+
+def out_of_time(target: Target, analyzer: Analyzer) -> AnalysisIssue:
+    return AnalysisIssue(target.sha256, target.name, analyzer.name,
+                         "not analysed: the analysis time budget ran out before this file's turn")
 
 
 def analyze_target(target: Target, analyzers: Iterable[Analyzer],
-                   cached: Mapping[str, list[Finding]] | None = None) -> TargetResult:
-    """Every accepting analyzer on one target, but those whose findings are ``cached`` (by analyzer name);
-    findings sorted, failures recorded (never cached: a later version may do better), never raised."""
+                   cached: Mapping[str, list[Finding]] | None = None,
+                   settled: Mapping[str, AnalysisIssue] | None = None,
+                   deadline: float | None = None) -> TargetResult:
+    """Every accepting analyzer on one target, but those whose findings are ``cached`` and those whose failure
+    is already ``settled`` (both by analyzer name); findings sorted, failures recorded (never cached: a later
+    version may do better), never raised. Past ``deadline`` (``time.monotonic()``) nothing more is started."""
     result = TargetResult([], [], {})
     for analyzer in analyzers:
         if not analyzer.accepts(target):
@@ -114,6 +126,13 @@ def analyze_target(target: Target, analyzers: Iterable[Analyzer],
         if cached is not None and analyzer.name in cached:
             result.findings.extend(cached[analyzer.name])
             continue
+        if settled is not None and analyzer.name in settled:
+            result.issues.append(settled[analyzer.name])
+            continue
+        if deadline is not None and time.monotonic() > deadline:
+            result.issues.append(out_of_time(target, analyzer))
+            continue
+        result.calls += 1
         try:
             found = analyzer.analyze(target)
         except AnalyzerFailed as exc:
@@ -131,11 +150,14 @@ def analyze_target(target: Target, analyzers: Iterable[Analyzer],
 
 def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | None = None,
                     progress: Progress | None = None, workers: int | None = None,
-                    cache: ResultCache | None = None) -> Analysis:
+                    cache: ResultCache | None = None, settled: Sequence[AnalysisIssue] = (),
+                    deadline: float | None = None) -> Analysis:
     """Analyse the given targets on a thread pool; the result does not depend on the scheduling.
 
     With a ``cache``, findings already computed for a (blob, analyzer, version, configuration) are reused
-    and the new ones remembered, so the same busybox in 300 images is analysed once.
+    and the new ones remembered, so the same busybox in 300 images is analysed once. ``settled`` failures
+    (recorded by an earlier pass over the same targets) are reported again instead of being retried; past
+    ``deadline`` the remaining (blob, analyzer) pairs are recorded as not analysed.
     """
     chosen = tuple(analyzers) if analyzers is not None else registered_analyzers()
     analysis = Analysis(targets=len(targets), bytes=sum(t.size for t in targets))
@@ -144,16 +166,21 @@ def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | N
     cached = {t.sha256: {a.name: hits[keys[t.sha256, a.name]] for a in chosen if keys.get((t.sha256, a.name)) in hits}
               for t in targets}
     analysis.reused = len(hits)
+    failed: dict[str, dict[str, AnalysisIssue]] = defaultdict(dict)
+    for issue in settled:
+        failed[issue.sha256][issue.analyzer] = issue
     fresh: dict[CacheKey, list[Finding]] = {}
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analyze") as pool:
-        results = pool.map(lambda target: analyze_target(target, chosen, cached[target.sha256]), targets)
+        results = pool.map(lambda target: analyze_target(target, chosen, cached[target.sha256],
+                                                         failed.get(target.sha256), deadline), targets)
         for done, (target, result) in enumerate(zip(targets, results, strict=True), 1):
             if result.findings:
                 analysis.findings[target.sha256] = result.findings
             analysis.issues.extend(result.issues)
             fresh.update({keys[target.sha256, name]: found for name, found in result.fresh.items() if keys})
             analysis.computed += len(result.fresh)
+            analysis.calls += result.calls
             if progress:
                 progress(done, len(targets))
     if cache and fresh:

@@ -10,7 +10,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import TypeDecorator
 
-from pipeline.db import Base
+from pipeline.tables import Base
 
 
 def render_item(kind: str, item: Any, _context: AutogenContext) -> str | bool:

@@ -1,0 +1,141 @@
+"""The Celery app: three queues (unpack, analyze, report) moving submission ids between workers.
+
+The flow of one submission: ``unpack`` (one task) saves the extraction tree, then starts a chord: one
+``analyze`` task per batch of unique blobs (``pipeline.steps.plan_batches``: by count and bytes), whose
+completion triggers ``report`` (correlate, build, store). Each task is a thin wrapper over a step in
+``pipeline/steps.py``; the steps are idempotent, which is what makes the delivery settings below safe:
+
+- ``acks_late`` + ``reject_on_worker_lost``: a task is acknowledged when it has finished, so a worker killed
+  in the middle of one (SIGKILL, the OOM killer, a lost host) leaves it to be delivered again;
+- ``worker_prefetch_multiplier = 1``: a worker reserves one task per process; tasks are long (seconds to
+  minutes), so reserving more would leave idle workers next to busy ones holding a queue of work;
+- transient errors (database or broker unreachable) are retried with exponential backoff; any other error,
+  or the last retry, marks the submission failed with its reason (``on_failure``): never a silent loss;
+- soft and hard time limits per queue (``FWTRIAGE_*_SECONDS``); an analysis batch also stops starting new
+  files near its soft limit, so those files are reported as not analysed instead of killed mid-way.
+
+Workers open the database and the store lazily, once per process (after the pool has forked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import kombu.exceptions
+import redis.exceptions
+import sqlalchemy.exc
+from celery import Celery, Task, chord
+from celery.utils.log import get_task_logger
+from kombu import Queue
+
+from pipeline.config import Detection, Fleet, Settings
+from pipeline.db import Database, IllegalTransition, UnknownSubmission
+from pipeline.steps import BatchPolicy, analyze_step, batches_of, report_step, target_of_message, unpack_step
+from pipeline.store import LocalBlobStore
+
+QUEUES = ("unpack", "analyze", "report")
+TRANSIENT_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, redis.exceptions.ConnectionError,
+                    redis.exceptions.TimeoutError, kombu.exceptions.OperationalError, ConnectionError)
+HARD_LIMIT_GRACE_SECONDS = 60
+ANALYZE_BUDGET_SHARE = 0.9  # of its soft time limit, what a batch spends starting analyzers
+
+logger = get_task_logger(__name__)
+fleet = Fleet.from_env()
+
+app = Celery("fwtriage")
+app.conf.update(
+    broker_url=fleet.broker_url,
+    result_backend=fleet.result_backend,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": fleet.visibility_timeout},
+    result_backend_transport_options={"visibility_timeout": fleet.visibility_timeout},
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_acks_on_failure_or_timeout=True,
+    worker_prefetch_multiplier=1,
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="unpack",
+    task_routes={"fwtriage.unpack": {"queue": "unpack"}, "fwtriage.analyze": {"queue": "analyze"},
+                 "fwtriage.report": {"queue": "report"}},
+    result_expires=24 * 3600,
+    worker_send_task_events=True,  # what Flower shows
+    task_send_sent_event=True,
+)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    detection: Detection
+    database: Database
+    store: LocalBlobStore
+
+
+@functools.cache
+def context() -> WorkerContext:
+    """This process's settings, database and store, opened on first use (so after the pool's fork)."""
+    settings = Settings.from_env()
+    return WorkerContext(settings, Detection.from_env(), Database.for_settings(settings),
+                         LocalBlobStore(settings.store_dir))
+
+
+class SubmissionTask(Task):
+    """A task whose first argument is a submission id; when it fails for good, so does the submission."""
+
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 2
+    retry_backoff_max = 120
+    retry_jitter = True
+    max_retries = fleet.retries
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        submission_id = args[0] if args else kwargs.get("submission_id")
+        reason = f"{self.name} failed: {type(exc).__name__}: {exc}"
+        logger.error("submission %s: %s", submission_id, reason)
+        # already final (a duplicate delivery failed after the original succeeded) or never recorded: nothing to do
+        with contextlib.suppress(IllegalTransition, UnknownSubmission):
+            context().database.fail(submission_id, reason, actor=f"worker:{os.uname().nodename}")
+
+
+def _limits(seconds: float) -> dict[str, float]:
+    return {"soft_time_limit": seconds, "time_limit": seconds + HARD_LIMIT_GRACE_SECONDS}
+
+
+@app.task(base=SubmissionTask, name="fwtriage.unpack", **_limits(fleet.unpack_seconds))
+def unpack(submission_id: str) -> int:
+    """Unpack, then hand the blobs to the analyze queue in batches; the report follows the last batch."""
+    ctx = context()
+    tree = unpack_step(ctx.database, ctx.store, ctx.settings, submission_id)
+    if tree is None:
+        return 0
+    batches = list(batches_of(tree, ctx.store, BatchPolicy(fleet.batch_files, fleet.batch_bytes)))
+    chord(analyze.si(submission_id, batch) for batch in batches)(report.si(submission_id))
+    return len(batches)
+
+
+@app.task(base=SubmissionTask, name="fwtriage.analyze", **_limits(fleet.analyze_seconds))
+def analyze(submission_id: str, batch: list[dict[str, Any]]) -> dict[str, int]:
+    """Analyse one batch of blobs into the shared cache."""
+    ctx = context()
+    targets = [target_of_message(message, ctx.store) for message in batch]
+    return analyze_step(ctx.database, submission_id, targets, fleet.analyze_seconds * ANALYZE_BUDGET_SHARE).to_dict()
+
+
+@app.task(base=SubmissionTask, name="fwtriage.report", **_limits(fleet.report_seconds))
+def report(submission_id: str) -> str | None:
+    """Correlate and store the report; returns its digest."""
+    ctx = context()
+    built = report_step(ctx.database, ctx.store, submission_id, ctx.detection)
+    return built["report_digest"] if built else None
+
+
+def enqueue(submission_id: str) -> None:
+    """Start a recorded submission's triage on the fleet."""
+    unpack.apply_async((submission_id,), queue="unpack")
