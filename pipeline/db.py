@@ -51,6 +51,7 @@ from pipeline.model import (
     ExtractionNote,
     ExtractionTree,
     Finding,
+    IssueKind,
     Platform,
     Submission,
 )
@@ -344,8 +345,8 @@ class Database:
         """
         with self._writing() as session:
             if batch is not None:
-                first = session.execute(self._insert(AnalysisBatchRow).values(submission_id=submission_id, batch=batch)
-                                        .on_conflict_do_nothing()).rowcount == 1
+                first = session.scalar(self._insert(AnalysisBatchRow).values(submission_id=submission_id, batch=batch)
+                                       .on_conflict_do_nothing().returning(AnalysisBatchRow.batch)) is not None
                 hits, files = (hits, files) if first else (0, 0)
             return self._update_in(session, submission_id, analyzer_calls=SubmissionRow.analyzer_calls + calls,
                                    cache_hits=SubmissionRow.cache_hits + hits,
@@ -384,13 +385,20 @@ class Database:
 
     # --- extraction tree ------------------------------------------------------------------------------
 
-    def save_extraction(self, submission_id: str, tree: ExtractionTree) -> None:
-        """Store a submission's extraction tree (nodes and edges), replacing an earlier attempt's."""
+    def save_extraction(self, submission_id: str, tree: ExtractionTree, unpack_config: str = "") -> None:
+        """Store a submission's extraction tree (nodes and edges), replacing an earlier attempt's.
+
+        ``unpack_config`` digests what decided the tree (see ``reusable_extraction``); a tree cut short by a
+        limit or an extractor failure is never offered for reuse, since another run might get further.
+        """
+        reusable = bool(unpack_config) and not any(issue.kind in (IssueKind.LIMIT, IssueKind.FAILURE)
+                                                   for issue in tree.errors)
         with self._writing() as session:
             session.execute(delete(ArtifactRow).where(ArtifactRow.submission_id == submission_id))
             session.execute(delete(ExtractionRow).where(ExtractionRow.submission_id == submission_id))
             session.add(ExtractionRow(
-                submission_id=submission_id, image_sha256=tree.image_sha256, complete=tree.complete,
+                submission_id=submission_id, image_sha256=tree.image_sha256, unpack_config=unpack_config,
+                reusable=reusable, complete=tree.complete,
                 coverage=asdict(tree.coverage), platform=asdict(tree.platform),
                 errors=[_plain(asdict(issue)) for issue in tree.errors],
                 notes=[_plain(asdict(note)) for note in tree.notes], created_at=utc_now()))
@@ -414,6 +422,16 @@ class Database:
                 errors=[ExtractionIssue.from_dict(issue) for issue in head.errors],
                 notes=[ExtractionNote.from_dict(note) for note in head.notes],
                 platform=Platform(**head.platform), coverage=Coverage(**head.coverage))
+
+    def reusable_extraction(self, image_sha256: str, unpack_config: str) -> str | None:
+        """The submission whose saved tree of this image, unpacked under this configuration, can be reused:
+        the same bytes unpacked by the same version with the same limits give the same tree."""
+        query = (select(ExtractionRow.submission_id)
+                 .where(ExtractionRow.image_sha256 == image_sha256, ExtractionRow.unpack_config == unpack_config,
+                        ExtractionRow.reusable.is_(True))
+                 .order_by(ExtractionRow.created_at).limit(1))
+        with self._sessions() as session:
+            return session.scalar(query)
 
     def submissions_containing(self, sha256: str) -> list[str]:
         """Ids of the submissions whose image is, or contains, the blob ``sha256``."""

@@ -7,7 +7,7 @@ queue and rebuilt anywhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -191,6 +191,21 @@ class ExtractionTree:
 
     def find(self, lineage_path: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.lineage_path == lineage_path), None)
+
+    def renamed(self, name: str) -> ExtractionTree:
+        """The same tree with its root (the image) called ``name``: every lineage starts with the image's name,
+        so an identical image received under another name reuses a tree this way."""
+        old = self.root.name
+
+        def moved(path: str) -> str:
+            return name + path[len(old):] if path == old or path.startswith(old + LINEAGE_SEPARATOR) else path
+
+        return replace(
+            self,
+            artifacts=[replace(a, lineage=(name, *a.lineage[1:])) for a in self.artifacts],
+            errors=[replace(e, path=moved(e.path)) for e in self.errors],
+            notes=[replace(n, path=moved(n.path)) for n in self.notes],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

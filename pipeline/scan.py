@@ -12,15 +12,17 @@ Celery tasks (distributed deployment) call the same stage functions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pipeline import __version__
 from pipeline.analyze.ruleset import ruleset
 from pipeline.analyze.runner import Analysis, AnalysisIssue, ResultCache, analyze_tree
 from pipeline.config import Detection, Settings
@@ -159,6 +161,34 @@ def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False)
     return files
 
 
+def unpack_config(settings: Settings) -> str:
+    """Digest of what decides an image's extraction tree besides its bytes: fwtriage's version and the limits."""
+    decided_by = {"fwtriage": __version__, "limits": asdict(settings.limits)}
+    return hashlib.sha256(json.dumps(decided_by, sort_keys=True).encode()).hexdigest()
+
+
+def extraction_of_image(submission: Submission, store: BlobStore, settings: Settings, progress: StageProgress,
+                        failures: list[str], database: Database | None = None) -> ExtractionTree:
+    """The submission's extraction tree, saved in ``database`` when given.
+
+    Once per blob, for whole images too: when the database holds a tree of the same bytes unpacked under the
+    same configuration, and its blobs are all still in the store, that tree is reused (renamed after this
+    submission's file) instead of unpacking again; 300 phones flashed with one build are unpacked once.
+    """
+    config = unpack_config(settings)
+    if database is not None and (earlier := database.reusable_extraction(submission.sha256, config)):
+        saved = database.load_extraction(earlier)
+        if saved is not None and all(store.exists(sha256) for sha256 in saved.paths_by_sha256()):
+            tree = saved.renamed(submission.filename)
+            progress(Stage.UNPACK, len(tree.artifacts), len(tree.artifacts), "extraction reused")
+            database.save_extraction(submission.id, tree, config)
+            return tree
+    tree = unpack_guarded(submission, store, settings, progress, failures)
+    if database is not None:
+        database.save_extraction(submission.id, tree, config)
+    return tree
+
+
 def triage_report(submission: Submission, tree: ExtractionTree, analysis: Analysis, store: BlobStore,
                   detection: Detection, progress: StageProgress, lab: str | None) -> dict[str, Any]:
     """Correlate an analysed tree and build its report (the stored original re-hashed for the custody part)."""
@@ -173,9 +203,7 @@ def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, 
                        detection: Detection, progress: StageProgress, pdf: bool, lab: str | None,
                        database: Database | None = None) -> ScanOutcome:
     failures: list[str] = []
-    tree = unpack_guarded(submission, store, settings, progress, failures)
-    if database is not None:
-        database.save_extraction(submission.id, tree)
+    tree = extraction_of_image(submission, store, settings, progress, failures, database)
     analysis = _analyze(tree, store, progress, failures, database)
     report = triage_report(submission, tree, analysis, store, detection, progress, lab)
     files = write_report_files(report, out_dir, pdf)

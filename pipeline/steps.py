@@ -3,7 +3,7 @@
 Why not ``scan_image``: a fleet splits one triage across processes and hosts (the unpacking on one worker,
 batches of blobs analysed on many, the report on another), so each step must start from what the database
 and the shared store hold, never from objects in another process's memory. The steps call the very functions
-``fwtriage scan`` chains in one process (``unpack_guarded``, ``analyze_targets``, ``triage_report``), which is
+``fwtriage scan`` chains in one process (``extraction_of_image``, ``analyze_targets``, ``triage_report``), which is
 why both give the same ``report_digest`` for an image.
 
 Every step is idempotent, because a broker delivers a task again when its worker dies before acknowledging it:
@@ -25,7 +25,7 @@ from pipeline.analyze.runner import AnalysisIssue, analyze_targets, targets_of
 from pipeline.config import Detection, Settings
 from pipeline.db import Database, SubmissionState
 from pipeline.model import ExtractionTree
-from pipeline.scan import ProgressRecorder, StageProgress, triage_report, unpack_guarded
+from pipeline.scan import ProgressRecorder, StageProgress, extraction_of_image, triage_report
 from pipeline.store import BlobStore
 
 # States in which a step's work is already done (or can no longer matter): a redelivered task stops there.
@@ -89,8 +89,7 @@ def unpack_step(database: Database, store: BlobStore, settings: Settings, submis
         if tree is not None:
             return tree
     recorder = ProgressRecorder(database, submission_id, progress or _quiet)
-    tree = unpack_guarded(record.submission(), store, settings, recorder, [])
-    database.save_extraction(submission_id, tree)
+    tree = extraction_of_image(record.submission(), store, settings, recorder, [], database)
     database.set_state(submission_id, SubmissionState.ANALYZING)
     database.set_progress(submission_id, 0, len(targets_of(tree, store)))
     return tree

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -148,9 +149,13 @@ class ExtractionRow(Base):
     """What unpacking concluded about one submission's image as a whole (its nodes are ``artifact`` rows)."""
 
     __tablename__ = "extraction"
+    __table_args__ = (Index("ix_extraction_reuse", "image_sha256", "unpack_config"),)
 
     submission_id: Mapped[str] = mapped_column(String(64), _submission_fk(), primary_key=True)
     image_sha256: Mapped[str] = mapped_column(String(64))
+    # digest of what decides the tree (fwtriage version, limits); with the image's sha256, when it can be reused
+    unpack_config: Mapped[str] = mapped_column(String(64))
+    reusable: Mapped[bool] = mapped_column(Boolean)  # no limit hit, no extractor failure: another run would agree
     complete: Mapped[bool] = mapped_column(Boolean)
     coverage: Mapped[dict[str, Any]] = mapped_column(JSON)
     platform: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -121,6 +121,16 @@ def test_analysis_issues_are_kept_once_per_blob_and_analyzer_with_the_newest_err
     assert db.analysis_issues(other.id) == [("b" * 64, "/bin/x", "elf", "another submission's failure")]
 
 
+def test_a_batch_delivered_twice_counts_its_files_and_hits_once(db: Database) -> None:
+    submission, other = new_submission(db), new_submission(db)
+    first = db.count_analysis(submission.id, calls=5, hits=2, files=4, batch="1" * 64)
+    again = db.count_analysis(submission.id, calls=0, hits=7, files=4, batch="1" * 64)
+    assert (first.analyzer_calls, first.cache_hits, first.progress_done) == (5, 2, 4)
+    assert (again.analyzer_calls, again.cache_hits, again.progress_done) == (5, 2, 4)
+    # the same batch of blobs in another submission is that submission's own first delivery
+    assert db.count_analysis(other.id, calls=0, hits=7, files=4, batch="1" * 64).cache_hits == 7
+
+
 def test_analysis_counters_add_up_exactly_when_batches_finish_at_once(db: Database) -> None:
     submission = new_submission(db)
     threads, rounds = 8, 25

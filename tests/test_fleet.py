@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,25 @@ BIG = "linux-rootfs-backdoor.squashfs"  # ~300 unique blobs: many analysis batch
 VISIBILITY_SECONDS = 8  # the kill test's broker hands an unacknowledged task out again after this long
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def fleet_db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None: the embedded SQLite under the fleet's home; else a fresh PostgreSQL database for this module."""
-    if request.param == "sqlite":
+@contextmanager
+def database_url(backend: str) -> Iterator[str | None]:
+    """None: the embedded SQLite under a fleet's home; else a fresh PostgreSQL database."""
+    if backend == "sqlite":
         yield None
         return
     with fresh_postgres() as url:
         yield url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def fleet_db_url(backend: str) -> Iterator[str | None]:
+    with database_url(backend) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -117,12 +129,17 @@ def test_status_and_report_commands(fleet: Fleet, batch_ids: dict[str, str], tmp
     assert unknown.returncode == 2 and "no submission" in unknown.stderr
 
 
-def test_a_worker_killed_in_an_analysis_task_loses_nothing(fleet_db_url: str | None, tmp_path: Path,
+def test_a_worker_killed_in_an_analysis_task_loses_nothing(backend: str, tmp_path: Path,
                                                             sample_scans: Callable[[str], ScanOutcome]) -> None:
     """SIGKILL the only analysis worker while it holds an unacknowledged task; a new worker gets the task again
     (after the broker's visibility timeout) and the submission ends with the scan's digest, each finding once."""
-    fleet = Fleet(tmp_path / "home", fleet_db_url, extra_env={"FWTRIAGE_BATCH_FILES": "4",
-                                                              "FWTRIAGE_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS)})
+    with database_url(backend) as url:  # its own database: an analysis cache already full would leave nothing to kill
+        fleet = Fleet(tmp_path / "home", url, extra_env={"FWTRIAGE_BATCH_FILES": "4",
+                                                          "FWTRIAGE_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS)})
+        _kill_an_analysis_worker_and_finish(fleet, sample_scans(BIG).report)
+
+
+def _kill_an_analysis_worker_and_finish(fleet: Fleet, expected: dict) -> None:
     broker = redis.Redis.from_url(fleet.broker_url)
     try:
         fleet.start("unpack,report")
@@ -132,7 +149,8 @@ def test_a_worker_killed_in_an_analysis_task_loses_nothing(fleet_db_url: str | N
         with fleet.database() as database:
             while True:  # in the middle: some batches analysed, a task delivered and not acknowledged
                 record = database.get(sid)
-                if record.progress_done > 0 and broker.hlen("unacked") > 0:
+                analysing = record.state is SubmissionState.ANALYZING and record.progress_done > 0
+                if analysing and broker.hlen("unacked") > 0:
                     break
                 assert record.state not in (SubmissionState.DONE, SubmissionState.FAILED), "finished before the kill"
                 assert time.monotonic() < deadline, fleet.logs()
@@ -143,7 +161,6 @@ def test_a_worker_killed_in_an_analysis_task_loses_nothing(fleet_db_url: str | N
         time.sleep(VISIBILITY_SECONDS + 1)  # past it, a starting worker hands the orphaned task out again
         fleet.start("analyze")
         record = fleet.wait([sid], seconds=180)[sid]
-        expected = sample_scans(BIG).report
         assert (record.state, record.report_digest) == (SubmissionState.DONE, expected["report_digest"])
         with fleet.database() as database:
             findings = database.findings(sid)

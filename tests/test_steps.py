@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-import pipeline.steps
+import pipeline.scan
 from pipeline.analyze.base import Target
 from pipeline.analyze.registry import analyzers
 from pipeline.analyze.runner import targets_of
@@ -25,7 +25,7 @@ from pipeline.config import Detection, Limits, Settings
 from pipeline.db import Database, SubmissionState
 from pipeline.ingest import CaseMetadata, ingest
 from pipeline.model import ExtractionTree
-from pipeline.scan import ScanOutcome, record_submission
+from pipeline.scan import ScanOutcome, ScanRequest, record_submission, scan_image
 from pipeline.steps import (
     BatchOutcome,
     BatchPolicy,
@@ -158,7 +158,7 @@ def test_redelivered_steps_do_their_work_once(worker: Worker, monkeypatch: pytes
     submission_id = worker.submit(BACKDOOR)
     batches = worker.unpack(submission_id)
     with monkeypatch.context() as patched:  # the unpack task again after its worker saved the tree and died
-        patched.setattr(pipeline.steps, "unpack_guarded", _must_not_run)
+        patched.setattr(pipeline.scan, "unpack_guarded", _must_not_run)
         again = unpack_step(worker.database, worker.store, worker.settings, submission_id)
     assert again == worker.database.load_extraction(submission_id)
 
@@ -201,6 +201,43 @@ def test_a_second_submission_of_the_same_image_is_served_from_the_cache(worker: 
     assert first is not None and second is not None
     assert second["report_digest"] == first["report_digest"]
     assert second["submission"]["id"] == second_id != first_id
+
+
+def test_an_identical_image_under_another_name_reuses_the_extraction(
+        worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 phones with one build: unpacked once; the tree is renamed after each file, so each report is the report
+    a fresh scan of that file gives."""
+    first_id = worker.submit(BACKDOOR)
+    worker.analyze(first_id, worker.unpack(first_id))
+    assert worker.report(first_id) is not None
+    renamed = tmp_path / "exhibit-17.bin"
+    renamed.write_bytes((SAMPLES / BACKDOOR).read_bytes())
+    submission = ingest(renamed, worker.store)
+    record_submission(worker.database, submission)
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.scan, "unpack_guarded", _must_not_run)
+        tree = unpack_step(worker.database, worker.store, worker.settings, submission.id)
+    assert tree is not None and tree.root.lineage == ("exhibit-17.bin",)
+    assert all(a.lineage[0] == "exhibit-17.bin" for a in tree.artifacts)
+    worker.analyze(submission.id, [[target_of_message(m, worker.store) for m in batch]
+                                   for batch in batches_of(tree, worker.store, SMALL_BATCHES)])
+    report = worker.report(submission.id)
+    fresh_settings = Settings(home=tmp_path / "fresh", limits=Limits())
+    fresh = scan_image(ScanRequest(renamed), tmp_path / "fresh-report", store=LocalBlobStore(fresh_settings.store_dir),
+                       settings=fresh_settings, detection=Detection())
+    assert report is not None and report["report_digest"] == fresh.report["report_digest"]
+
+
+def test_an_extraction_cut_short_by_a_limit_is_not_reused(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    first_id = worker.submit(HOSTILE)  # the depth limit stops it: another run (other limits) could go further
+    worker.unpack(first_id)
+    unpacked: list[str] = []
+    original = pipeline.scan.unpack_guarded
+    monkeypatch.setattr(pipeline.scan, "unpack_guarded",
+                        lambda submission, *rest: unpacked.append(submission.id) or original(submission, *rest))
+    second_id = worker.submit(HOSTILE)
+    worker.unpack(second_id)
+    assert unpacked == [second_id]
 
 
 def test_the_report_step_analyses_a_batch_that_never_ran(worker: Worker,

@@ -96,9 +96,8 @@ class Fleet:
             return
         with Connection(self.broker_url) as connection:
             channel = connection.default_channel
-            for queue in ("unpack", "analyze", "report"):
-                channel.queue_declare(queue, durable=True)
-                channel.queue_purge(queue)
+            for queue in ("unpack", "analyze", "report"):  # the workers declare them again, as Celery wants them
+                channel.queue_delete(queue)
 
     def database(self) -> Database:
         return Database.for_settings(Settings(home=self.home, db_url=self.db_url))

@@ -110,6 +110,8 @@ def upgrade() -> None:
     op.create_table('extraction',
     sa.Column('submission_id', sa.String(length=64), nullable=False),
     sa.Column('image_sha256', sa.String(length=64), nullable=False),
+    sa.Column('unpack_config', sa.String(length=64), nullable=False),
+    sa.Column('reusable', sa.Boolean(), nullable=False),
     sa.Column('complete', sa.Boolean(), nullable=False),
     sa.Column('coverage', sa.JSON(), nullable=False),
     sa.Column('platform', sa.JSON(), nullable=False),
@@ -119,6 +121,9 @@ def upgrade() -> None:
     _submission_fk('extraction'),
     sa.PrimaryKeyConstraint('submission_id', name=op.f('pk_extraction'))
     )
+    with op.batch_alter_table('extraction', schema=None) as batch_op:
+        batch_op.create_index('ix_extraction_reuse', ['image_sha256', 'unpack_config'], unique=False)
+
     op.create_table('finding',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('submission_id', sa.String(length=64), nullable=False),
@@ -197,6 +202,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_finding_endpoint'))
 
     op.drop_table('finding')
+    with op.batch_alter_table('extraction', schema=None) as batch_op:
+        batch_op.drop_index('ix_extraction_reuse')
+
     op.drop_table('extraction')
     with op.batch_alter_table('behaviour', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_behaviour_rule'))
