@@ -24,6 +24,8 @@ caller holds a session, a lock or a lazily loading row across a long unpack.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -182,10 +184,25 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets a reader and a writer (a scan) work at once; the busy timeout makes writers queue, not fail."""
     dbapi_connection.isolation_level = None  # the driver's own implicit BEGIN is replaced by _begin_sqlite
     cursor = dbapi_connection.cursor()
-    for pragma in ("PRAGMA journal_mode=WAL", f"PRAGMA busy_timeout={SQLITE_BUSY_MILLISECONDS}",
-                   "PRAGMA foreign_keys=ON"):
-        cursor.execute(pragma)
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MILLISECONDS}")
+    _switch_to_wal(cursor)
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """WAL mode, waiting for the lock: SQLite answers "database is locked" at once, without its busy handler,
+    to a connection that switches a new database to WAL while another (a worker starting at the same moment)
+    holds it, so the wait is ours."""
+    deadline = time.monotonic() + SQLITE_BUSY_MILLISECONDS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_sqlite(connection: Connection) -> None:

@@ -324,7 +324,7 @@ def test_concurrent_appends_from_several_processes_keep_one_chain(db_url: URL) -
 
     def worker(number: int) -> None:
         with Database(db_url) as database:
-            start.wait()
+            start.wait(timeout=60)  # a worker that failed to open breaks the barrier instead of hanging the others
             for _ in range(rounds):
                 submission = new_submission(database, actor=f"worker:{number}")
                 database.add_review(submission.id, f"reviewer:{number}", "verdict", "confirm")
