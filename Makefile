@@ -54,6 +54,7 @@ bench: samples
 	$(BIN)/python bench/unpack.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out
