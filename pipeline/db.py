@@ -37,7 +37,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -88,6 +88,7 @@ AUDIT_LOCK_KEY = 0x66777461756474  # PostgreSQL advisory lock held while appendi
 
 
 FINAL_STATES = frozenset({SubmissionState.DONE, SubmissionState.FAILED})
+_IN_PROGRESS = (SubmissionState.UNPACKING, SubmissionState.ANALYZING, SubmissionState.REPORTING)
 
 # The forward path, one step at a time; any state that is not final may also go to FAILED.
 NEXT_STATE: Mapping[SubmissionState, SubmissionState] = {
@@ -447,6 +448,16 @@ class Database:
                  .where(ExtractionRow.image_sha256 == image_sha256, ExtractionRow.unpack_config == unpack_config,
                         ExtractionRow.reusable.is_(True))
                  .order_by(ExtractionRow.created_at).limit(1))
+        with self._sessions() as session:
+            return session.scalar(query)
+
+    def twin_in_progress(self, record: SubmissionRecord) -> str | None:
+        """A submission of the same image, received before ``record``, whose triage is under way right now."""
+        earlier = or_(SubmissionRow.received_at < record.received_at,
+                      and_(SubmissionRow.received_at == record.received_at, SubmissionRow.id < record.id))
+        query = (select(SubmissionRow.id)
+                 .where(SubmissionRow.sha256 == record.sha256, SubmissionRow.state.in_(_IN_PROGRESS), earlier)
+                 .order_by(SubmissionRow.received_at, SubmissionRow.id).limit(1))
         with self._sessions() as session:
             return session.scalar(query)
 

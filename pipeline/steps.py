@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.analyze.base import Target
-from pipeline.analyze.runner import AnalysisIssue, analyze_targets, targets_of
+from pipeline.analyze.registry import analyzers as registered_analyzers
+from pipeline.analyze.runner import AnalysisIssue, analyze_targets, cache_key, targets_of
 from pipeline.config import Detection, Settings
 from pipeline.db import Database, SubmissionState
 from pipeline.model import ExtractionTree
 from pipeline.scan import ProgressRecorder, StageProgress, extraction_of_image, triage_report
 from pipeline.store import BlobStore
 
+CACHE_SETTLED = "settled-by-the-cache"  # the one "batch" of a submission whose every result was cached
 # States in which a step's work is already done (or can no longer matter): a redelivered task stops there.
 _PAST_UNPACKING = frozenset({SubmissionState.REPORTING, SubmissionState.DONE, SubmissionState.FAILED})
 
@@ -74,12 +76,19 @@ def target_of_message(message: dict[str, Any], store: BlobStore) -> Target:
                   container=message["container"])
 
 
+class TwinInProgress(Exception):
+    """The same image, received earlier, is being triaged right now: waiting for it and then reusing its tree and
+    its results costs far less than unpacking and analysing the same bytes twice at once."""
+
+
 def unpack_step(database: Database, store: BlobStore, settings: Settings, submission_id: str,
-                progress: StageProgress | None = None) -> ExtractionTree | None:
+                progress: StageProgress | None = None, wait_for_twin: bool = False) -> ExtractionTree | None:
     """Unpack a queued submission and save its tree; returns the tree whose blobs are to be analysed.
 
     A submission whose analysis had already begun (a redelivered task whose worker died after saving the tree)
     gets its saved tree back without unpacking again; one past the analysis gets None: nothing left to do.
+    With ``wait_for_twin``, raises TwinInProgress while an identical image received earlier is being triaged
+    (the caller tries again later, and then finds its tree and its results to reuse).
     """
     record = database.get(submission_id)
     if record.state in _PAST_UNPACKING:
@@ -88,6 +97,8 @@ def unpack_step(database: Database, store: BlobStore, settings: Settings, submis
         tree = database.load_extraction(submission_id)
         if tree is not None:
             return tree
+    if wait_for_twin and (twin := database.twin_in_progress(record)):
+        raise TwinInProgress(f"submission {twin} holds the same image")
     recorder = ProgressRecorder(database, submission_id, progress or _quiet)
     tree = extraction_of_image(record.submission(), store, settings, recorder, [], database)
     database.set_state(submission_id, SubmissionState.ANALYZING)
@@ -125,6 +136,19 @@ def analyze_step(database: Database, submission_id: str, targets: Sequence[Targe
     batch = hashlib.sha256("".join(target.sha256 for target in targets).encode()).hexdigest()
     database.count_analysis(submission_id, analysis.calls, analysis.reused, len(targets), batch=batch)
     return BatchOutcome(len(targets), analysis.calls, analysis.reused, len(analysis.issues))
+
+
+def settled_by_the_cache(database: Database, store: BlobStore, submission_id: str, tree: ExtractionTree) -> bool:
+    """Whether every (blob, analyzer) of the tree already has its findings in the cache, counting them as the
+    submission's cache hits when so: a re-submitted build then goes straight to its report, without a round of
+    analysis tasks that would only look the cache up again."""
+    targets = targets_of(tree, store)
+    keys = [cache_key(target, analyzer) for target in targets for analyzer in registered_analyzers()
+            if analyzer.accepts(target)]
+    if len(database.cached_findings(keys)) < len(keys):
+        return False
+    database.count_analysis(submission_id, 0, len(keys), len(targets), batch=CACHE_SETTLED)
+    return True
 
 
 def report_step(database: Database, store: BlobStore, submission_id: str, detection: Detection,

@@ -34,7 +34,16 @@ from kombu import Queue
 
 from pipeline.config import Detection, Fleet, Settings
 from pipeline.db import Database, IllegalTransition, UnknownSubmission
-from pipeline.steps import BatchPolicy, analyze_step, batches_of, report_step, target_of_message, unpack_step
+from pipeline.steps import (
+    BatchPolicy,
+    TwinInProgress,
+    analyze_step,
+    batches_of,
+    report_step,
+    settled_by_the_cache,
+    target_of_message,
+    unpack_step,
+)
 from pipeline.store import LocalBlobStore
 
 QUEUES = ("unpack", "analyze", "report")
@@ -42,9 +51,11 @@ TRANSIENT_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceErr
                     redis.exceptions.TimeoutError, kombu.exceptions.OperationalError, ConnectionError)
 HARD_LIMIT_GRACE_SECONDS = 60
 ANALYZE_BUDGET_SHARE = 0.9  # of its soft time limit, what a batch spends starting analyzers
+TWIN_POLL_SECONDS = 1.0
 
 logger = get_task_logger(__name__)
 fleet = Fleet.from_env()
+TWIN_POLLS = int(fleet.unpack_seconds / TWIN_POLL_SECONDS)
 
 app = Celery("fwtriage")
 app.conf.update(
@@ -108,12 +119,24 @@ def _limits(seconds: float) -> dict[str, float]:
     return {"soft_time_limit": seconds, "time_limit": seconds + HARD_LIMIT_GRACE_SECONDS}
 
 
-@app.task(base=SubmissionTask, name="fwtriage.unpack", **_limits(fleet.unpack_seconds))
-def unpack(submission_id: str) -> int:
-    """Unpack, then hand the blobs to the analyze queue in batches; the report follows the last batch."""
+@app.task(base=SubmissionTask, bind=True, name="fwtriage.unpack", **_limits(fleet.unpack_seconds))
+def unpack(self: Task, submission_id: str) -> int:
+    """Unpack, then hand the blobs to the analyze queue in batches; the report follows the last batch (or comes
+    at once when every result is already cached: a known build).
+
+    Copies of one image submitted together (a seizure of phones flashed with one build) wait for the first one,
+    polling every TWIN_POLL_SECONDS, for at most the unpack time limit; then go on by themselves whatever happens.
+    """
     ctx = context()
-    tree = unpack_step(ctx.database, ctx.store, ctx.settings, submission_id)
+    try:
+        tree = unpack_step(ctx.database, ctx.store, ctx.settings, submission_id,
+                           wait_for_twin=self.request.retries < TWIN_POLLS)
+    except TwinInProgress as exc:
+        raise self.retry(exc=exc, countdown=TWIN_POLL_SECONDS, max_retries=TWIN_POLLS + fleet.retries) from exc
     if tree is None:
+        return 0
+    if settled_by_the_cache(ctx.database, ctx.store, submission_id, tree):
+        report.delay(submission_id)
         return 0
     batches = list(batches_of(tree, ctx.store, BatchPolicy(fleet.batch_files, fleet.batch_bytes)))
     chord(analyze.si(submission_id, batch) for batch in batches)(report.si(submission_id))

@@ -29,10 +29,12 @@ from pipeline.scan import ScanOutcome, ScanRequest, record_submission, scan_imag
 from pipeline.steps import (
     BatchOutcome,
     BatchPolicy,
+    TwinInProgress,
     analyze_step,
     batches_of,
     plan_batches,
     report_step,
+    settled_by_the_cache,
     target_message,
     target_of_message,
     unpack_step,
@@ -201,6 +203,36 @@ def test_a_second_submission_of_the_same_image_is_served_from_the_cache(worker: 
     assert first is not None and second is not None
     assert second["report_digest"] == first["report_digest"]
     assert second["submission"]["id"] == second_id != first_id
+
+
+def test_a_known_build_is_settled_by_the_cache_and_goes_straight_to_its_report(worker: Worker) -> None:
+    first_id = worker.submit(BACKDOOR)
+    first_tree = unpack_step(worker.database, worker.store, worker.settings, first_id)
+    assert first_tree is not None
+    assert not settled_by_the_cache(worker.database, worker.store, first_id, first_tree)  # nothing cached yet
+    worker.analyze(first_id, worker.unpack(first_id))
+    first = worker.report(first_id)
+
+    second_id = worker.submit(BACKDOOR)
+    tree = unpack_step(worker.database, worker.store, worker.settings, second_id)
+    assert tree is not None and settled_by_the_cache(worker.database, worker.store, second_id, tree)
+    second = worker.report(second_id)  # no analysis batch ran
+    assert first is not None and second is not None and second["report_digest"] == first["report_digest"]
+    record = worker.database.get(second_id)
+    pairs = sum(_accepted([target]) for target in targets_of(tree, worker.store))
+    assert (record.analyzer_calls, record.cache_hits, record.progress_done) == (0, pairs, record.progress_total)
+
+
+def test_a_copy_of_an_image_being_triaged_waits_for_it(worker: Worker) -> None:
+    first_id, copy_id = worker.submit(BACKDOOR), worker.submit(BACKDOOR)
+    batches = worker.unpack(first_id)
+    with pytest.raises(TwinInProgress, match=first_id):
+        unpack_step(worker.database, worker.store, worker.settings, copy_id, wait_for_twin=True)
+    assert worker.database.get(copy_id).state is S.QUEUED
+    worker.analyze(first_id, batches)
+    assert worker.report(first_id) is not None
+    tree = unpack_step(worker.database, worker.store, worker.settings, copy_id, wait_for_twin=True)
+    assert tree is not None and settled_by_the_cache(worker.database, worker.store, copy_id, tree)
 
 
 def test_an_identical_image_under_another_name_reuses_the_extraction(
