@@ -14,7 +14,8 @@ completion triggers ``report`` (correlate, build, store). Each task is a thin wr
 - soft and hard time limits per queue (``FWTRIAGE_*_SECONDS``); an analysis batch also stops starting new
   files near its soft limit, so those files are reported as not analysed instead of killed mid-way.
 
-Workers open the database and the store lazily, once per process (after the pool has forked).
+Workers load the analyzers before the pool forks, and open the database and the store lazily, once per pool
+process (after the fork).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import Any
 import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
-from celery import Celery, Task, chord
+from celery import Celery, Task, chord, signals
 from celery.utils.log import get_task_logger
 from kombu import Queue
 
+from pipeline.analyze.registry import analyzers as registered_analyzers
 from pipeline.config import Detection, Fleet, Settings
 from pipeline.db import Database, IllegalTransition, UnknownSubmission
 from pipeline.steps import (
@@ -95,6 +97,15 @@ def context() -> WorkerContext:
     settings = Settings.from_env()
     return WorkerContext(settings, Detection.from_env(), Database.for_settings(settings),
                          LocalBlobStore(settings.store_dir))
+
+
+@signals.worker_init.connect
+def load_analyzers_before_forking(**_: object) -> None:
+    """Compile the rules and read the reference data once, in the worker's main process, before its pool forks:
+    each pool process then starts ready (instead of spending most of a second in its first task) and shares
+    those pages with its siblings. The database is opened later, per process: connections must not cross a fork.
+    """
+    registered_analyzers()
 
 
 class SubmissionTask(Task):
