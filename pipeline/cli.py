@@ -22,10 +22,11 @@ from pipeline import __version__
 from pipeline.analyze.rule_tests import RuleTestReport, run_rule_tests
 from pipeline.analyze.ruleset import Ruleset, compile_ruleset
 from pipeline.cli_fleet import FLEET_COMMANDS
+from pipeline.cli_inputs import case_options, requests_of
 from pipeline.config import Detection, Settings
 from pipeline.db import Database
-from pipeline.ingest import CaseMetadata, ImageUnreadable
-from pipeline.inputs import InputError, report_folder_names, scan_requests
+from pipeline.ingest import ImageUnreadable
+from pipeline.inputs import report_folder_names
 from pipeline.model import Artifact, ExtractionTree
 from pipeline.report.batch import BatchEntry, risk_order, write_index, write_summary_csv
 from pipeline.scan import ScanOutcome, Stage, scan_image
@@ -267,20 +268,14 @@ def _print_verdict_table(outcomes: list[ScanOutcome], output: Console) -> None:
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the report(s); a batch gets one subfolder per image, index.html and summary.csv.")
-@click.option("--case", help="Case reference (default for every image of a batch).")
-@click.option("--exhibit", help="Exhibit or seal number.")
-@click.option("--examiner", help="Examiner in charge.")
-@click.option("--device", help="Device the image was dumped from.")
+@case_options
 @click.option("--pdf", is_flag=True, help="Also write report.pdf for the case file.")
 @click.pass_context
 def scan(ctx: click.Context, target: Path, out_dir: Path, case: str | None, exhibit: str | None, examiner: str | None,
          device: str | None, pdf: bool) -> None:
     """Triage TARGET — an image, a folder of images, or a manifest.csv (path, case, exhibit, device, examiner) —
     and write report.json and report.html for each image."""
-    try:
-        requests, batch = scan_requests(target, CaseMetadata(case, exhibit, device, examiner))
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from exc
+    requests, batch = requests_of(target, case, exhibit, device, examiner)
     settings = Settings.from_env()
     store = LocalBlobStore(settings.store_dir)
     detection = Detection.from_env()

@@ -17,10 +17,10 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from pipeline.cli_inputs import case_options, requests_of
 from pipeline.config import Settings
 from pipeline.db import Database, SubmissionRecord, UnknownSubmission
-from pipeline.ingest import CaseMetadata, ImageUnreadable, ingest
-from pipeline.inputs import InputError, scan_requests
+from pipeline.ingest import ImageUnreadable, ingest
 from pipeline.scan import record_submission, write_report_files
 from pipeline.store import LocalBlobStore
 
@@ -70,17 +70,11 @@ def worker(queues: str, concurrency: int | None, loglevel: str) -> None:
 
 @click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
-@click.option("--case", help="Case reference (default for every image of a batch).")
-@click.option("--exhibit", help="Exhibit or seal number.")
-@click.option("--examiner", help="Examiner in charge.")
-@click.option("--device", help="Device the image was dumped from.")
+@case_options
 def submit(target: Path, case: str | None, exhibit: str | None, examiner: str | None, device: str | None) -> None:
     """Ingest TARGET (an image, a folder or a manifest.csv) into the shared store and queue its triage;
     prints one submission id per image."""
-    try:
-        requests, _ = scan_requests(target, CaseMetadata(case, exhibit, device, examiner))
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from exc
+    requests, _ = requests_of(target, case, exhibit, device, examiner)
     from pipeline.tasks import enqueue
 
     settings = Settings.from_env()
