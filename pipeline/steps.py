@@ -138,6 +138,19 @@ def analyze_step(database: Database, submission_id: str, targets: Sequence[Targe
     return BatchOutcome(len(targets), analysis.calls, analysis.reused, len(analysis.issues))
 
 
+def record_out_of_time(database: Database, submission_id: str, targets: Sequence[Target], why: str) -> BatchOutcome:
+    """A batch stopped by its time limit outside any analyzer: every (blob, analyzer) pair not cached by then is
+    recorded as not analysed, so the report says so instead of the submission failing."""
+    keys = {(target.sha256, analyzer.name): cache_key(target, analyzer)
+            for target in targets for analyzer in registered_analyzers() if analyzer.accepts(target)}
+    cached = database.cached_findings(list(keys.values()))
+    names = {target.sha256: target.name for target in targets}
+    issues = [(sha256, names[sha256], analyzer, f"not analysed: {why}")
+              for (sha256, analyzer), key in keys.items() if key not in cached]
+    database.record_analysis_issues(submission_id, issues)
+    return BatchOutcome(len(targets), 0, 0, len(issues))
+
+
 def settled_by_the_cache(database: Database, store: BlobStore, submission_id: str, tree: ExtractionTree) -> bool:
     """Whether every (blob, analyzer) of the tree already has its findings in the cache, counting them as the
     submission's cache hits when so: a re-submitted build then goes straight to its report, without a round of

@@ -30,6 +30,7 @@ import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 from celery import Celery, Task, chord, signals
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from kombu import Queue
 
@@ -41,6 +42,7 @@ from pipeline.steps import (
     TwinInProgress,
     analyze_step,
     batches_of,
+    record_out_of_time,
     report_step,
     settled_by_the_cache,
     target_of_message,
@@ -159,7 +161,12 @@ def analyze(submission_id: str, batch: list[dict[str, Any]]) -> dict[str, int]:
     """Analyse one batch of blobs into the shared cache."""
     ctx = context()
     targets = [target_of_message(message, ctx.store) for message in batch]
-    return analyze_step(ctx.database, submission_id, targets, fleet.analyze_seconds * ANALYZE_BUDGET_SHARE).to_dict()
+    try:
+        return analyze_step(ctx.database, submission_id, targets,
+                            fleet.analyze_seconds * ANALYZE_BUDGET_SHARE).to_dict()
+    except SoftTimeLimitExceeded:
+        return record_out_of_time(ctx.database, submission_id, targets,
+                                  f"the analysis batch reached its time limit ({fleet.analyze_seconds:g} s)").to_dict()
 
 
 @app.task(base=SubmissionTask, name="fwtriage.report", **_limits(fleet.report_seconds))

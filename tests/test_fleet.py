@@ -180,3 +180,23 @@ def test_rabbitmq_works_as_the_broker(tmp_path: Path, sample_scans: Callable[[st
         assert record.report_digest == sample_scans("featurephone-sc6531e.pac").report["report_digest"]
     finally:
         fleet.stop()
+
+
+def test_an_analysis_batch_out_of_time_reports_what_it_could_not_analyse(tmp_path: Path) -> None:
+    """A 0.3 s analysis budget (the soft time limit) for one batch of every blob, on a real worker: the batch stops
+    starting analyzers, records the rest as not analysed, and the submission still finishes, marked incomplete with
+    the reason, instead of being killed."""
+    fleet = Fleet(tmp_path / "home", extra_env={"FWTRIAGE_ANALYZE_SECONDS": "0.3", "FWTRIAGE_BATCH_FILES": "1000"})
+    try:
+        fleet.start(concurrency=1)
+        (sid,) = fleet.submit(SAMPLES / "out" / "linux-rootfs-clean.squashfs")
+        record = fleet.wait([sid])[sid]
+        with fleet.database() as database:
+            report = database.report(sid)
+            issues = database.analysis_issues(sid)
+    finally:
+        fleet.stop()
+    assert (record.state, record.verdict) == (SubmissionState.DONE, "incomplete")
+    assert report is not None and "not analysed" in report["verdict"]["summary"]
+    # stopped inside an analyzer (an internal error there, then the budget) or between them (the batch's limit)
+    assert issues and any(("time budget" in error or "time limit" in error) for *_, error in issues)

@@ -171,9 +171,14 @@ def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | N
         failed[issue.sha256][issue.analyzer] = issue
     fresh: dict[CacheKey, list[Finding]] = {}
     workers = workers or os.cpu_count() or 1
+
+    def run(target: Target) -> TargetResult:
+        return analyze_target(target, chosen, cached[target.sha256], failed.get(target.sha256), deadline)
+
+    # One worker runs in the calling thread: a signal-driven time limit (a Celery task's) then interrupts the
+    # analyzer itself, which records it, instead of a thread that is only waiting for the pool.
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analyze") as pool:
-        results = pool.map(lambda target: analyze_target(target, chosen, cached[target.sha256],
-                                                         failed.get(target.sha256), deadline), targets)
+        results = map(run, targets) if workers == 1 else pool.map(run, targets)
         for done, (target, result) in enumerate(zip(targets, results, strict=True), 1):
             if result.findings:
                 analysis.findings[target.sha256] = result.findings
