@@ -37,7 +37,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -452,11 +452,11 @@ class Database:
             return session.scalar(query)
 
     def twin_in_progress(self, record: SubmissionRecord) -> str | None:
-        """A submission of the same image, received before ``record``, whose triage is under way right now."""
-        earlier = or_(SubmissionRow.received_at < record.received_at,
-                      and_(SubmissionRow.received_at == record.received_at, SubmissionRow.id < record.id))
+        """Another submission of the same image whose triage is under way right now (one that waits for a twin
+        stays queued, so two copies never wait for each other)."""
         query = (select(SubmissionRow.id)
-                 .where(SubmissionRow.sha256 == record.sha256, SubmissionRow.state.in_(_IN_PROGRESS), earlier)
+                 .where(SubmissionRow.sha256 == record.sha256, SubmissionRow.state.in_(_IN_PROGRESS),
+                        SubmissionRow.id != record.id)
                  .order_by(SubmissionRow.received_at, SubmissionRow.id).limit(1))
         with self._sessions() as session:
             return session.scalar(query)

@@ -77,8 +77,8 @@ def target_of_message(message: dict[str, Any], store: BlobStore) -> Target:
 
 
 class TwinInProgress(Exception):
-    """The same image, received earlier, is being triaged right now: waiting for it and then reusing its tree and
-    its results costs far less than unpacking and analysing the same bytes twice at once."""
+    """The same image is being triaged right now for another submission: waiting for it and then reusing its tree
+    and its results costs far less than unpacking and analysing the same bytes twice at once."""
 
 
 def unpack_step(database: Database, store: BlobStore, settings: Settings, submission_id: str,
@@ -87,8 +87,8 @@ def unpack_step(database: Database, store: BlobStore, settings: Settings, submis
 
     A submission whose analysis had already begun (a redelivered task whose worker died after saving the tree)
     gets its saved tree back without unpacking again; one past the analysis gets None: nothing left to do.
-    With ``wait_for_twin``, raises TwinInProgress while an identical image received earlier is being triaged
-    (the caller tries again later, and then finds its tree and its results to reuse).
+    With ``wait_for_twin``, raises TwinInProgress while another submission of the identical image is being
+    triaged (the caller tries again later, and then finds its tree and its results to reuse).
     """
     record = database.get(submission_id)
     if record.state in _PAST_UNPACKING:

@@ -123,9 +123,12 @@ class SubmissionTask(Task):
         submission_id = args[0] if args else kwargs.get("submission_id")
         reason = f"{self.name} failed: {type(exc).__name__}: {exc}"
         logger.error("submission %s: %s", submission_id, reason)
-        # already final (a duplicate delivery failed after the original succeeded) or never recorded: nothing to do
-        with contextlib.suppress(IllegalTransition, UnknownSubmission):
-            context().database.fail(submission_id, reason, actor=f"worker:{os.uname().nodename}")
+        # A database of its own, closed at once: after a hard time limit this runs in the worker's main process,
+        # whose pool forks again; a pool of connections kept there would be shared with the next children.
+        # Already final (a duplicate delivery failed after the original succeeded) or never recorded: nothing to do.
+        with Database.for_settings(Settings.from_env()) as database, \
+                contextlib.suppress(IllegalTransition, UnknownSubmission):
+            database.fail(submission_id, reason, actor=f"worker:{os.uname().nodename}")
 
 
 def _limits(seconds: float) -> dict[str, float]:

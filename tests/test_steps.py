@@ -235,6 +235,20 @@ def test_a_copy_of_an_image_being_triaged_waits_for_it(worker: Worker) -> None:
     assert tree is not None and settled_by_the_cache(worker.database, worker.store, copy_id, tree)
 
 
+def test_copies_waiting_for_each_other_cannot_deadlock(worker: Worker) -> None:
+    """Only a submission under way is waited for, and a waiting one stays queued: of copies received in the same
+    second (ids in any order), whichever starts first is waited for by the others, never the reverse."""
+    copies = [worker.submit(BACKDOOR) for _ in range(3)]
+    for copy_id in copies:  # all queued: nobody is under way, so nobody waits
+        assert worker.database.twin_in_progress(worker.database.get(copy_id)) is None
+    started = copies[-1]
+    worker.unpack(started)
+    for copy_id in copies[:-1]:
+        with pytest.raises(TwinInProgress, match=started):
+            unpack_step(worker.database, worker.store, worker.settings, copy_id, wait_for_twin=True)
+    assert unpack_step(worker.database, worker.store, worker.settings, started, wait_for_twin=True) is not None
+
+
 def test_an_identical_image_under_another_name_reuses_the_extraction(
         worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """300 phones with one build: unpacked once; the tree is renamed after each file, so each report is the report
