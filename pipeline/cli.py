@@ -21,6 +21,7 @@ from rich.tree import Tree
 from pipeline import __version__
 from pipeline.analyze.rule_tests import RuleTestReport, run_rule_tests
 from pipeline.analyze.ruleset import Ruleset, compile_ruleset
+from pipeline.cli_admin import ADMIN_COMMANDS
 from pipeline.cli_fleet import FLEET_COMMANDS
 from pipeline.cli_inputs import case_options, requests_of
 from pipeline.config import Detection, Settings
@@ -315,7 +316,7 @@ def scan(ctx: click.Context, target: Path, out_dir: Path, case: str | None, exhi
         raise _Failure(failures[0] + more)
 
 
-for _command in FLEET_COMMANDS:
+for _command in (*FLEET_COMMANDS, *ADMIN_COMMANDS):
     cli.add_command(_command)
 
 

@@ -33,7 +33,7 @@ class FleetFailure(click.ClickException):
     exit_code = 1
 
 
-def _actor() -> str:
+def actor() -> str:
     """Who runs this command, for the audit log."""
     try:
         return getpass.getuser()
@@ -85,7 +85,7 @@ def submit(target: Path, case: str | None, exhibit: str | None, examiner: str | 
                 submission = ingest(request.image, store, request.metadata)
             except ImageUnreadable as exc:
                 raise click.UsageError(str(exc)) from exc
-            record_submission(database, submission, actor=_actor())
+            record_submission(database, submission, actor=actor())
             try:
                 enqueue(submission.id)
             except Exception as exc:  # recorded but not queued: say so on the submission, never lose it silently
@@ -145,7 +145,7 @@ def report_command(submission_id: str, out_dir: Path, pdf: bool) -> None:
     """Write a finished submission's report (JSON as stored, HTML rendered from it); the read is audited."""
     database, record = _open(submission_id)
     with database:
-        report = database.report(submission_id, actor=_actor())
+        report = database.report(submission_id, actor=actor())
     if report is None:
         why = f": {record.failure}" if record.failure else ""
         raise FleetFailure(f"submission {submission_id} has no report ({record.state}{why})")

@@ -152,6 +152,7 @@ class SubmissionRecord:
     report_digest: str | None
     report_dir: str | None
     updated_at: datetime
+    lab_id: int | None
     analyzer_calls: int
     cache_hits: int
 
@@ -286,7 +287,14 @@ class Database:
         self.close()
 
     @contextmanager
-    def _writing(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Session]:
+        """A short session for reads (modules that own tables of their own, like accounts, use it too)."""
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction, committed on exit; on SQLite it holds the write lock from its start."""
         with self._writes.begin() as session:
             yield session
 
@@ -295,22 +303,23 @@ class Database:
     def create_submission(self, *, filename: str, size: int, md5: str, sha1: str, sha256: str,
                           case: str | None = None, exhibit: str | None = None, device: str | None = None,
                           examiner: str | None = None, received_at: datetime | None = None,
-                          submission_id: str | None = None, actor: str = "fwtriage") -> SubmissionRecord:
+                          submission_id: str | None = None, actor: str = "fwtriage",
+                          lab_id: int | None = None) -> SubmissionRecord:
         """Record a received image as ``queued`` (filing it under its case); a new id and the time unless given."""
         now = utc_now()
         row = SubmissionRow(
             id=submission_id or uuid.uuid4().hex, filename=filename, size=size, md5=md5, sha1=sha1,
             sha256=sha256, case=case, exhibit=exhibit, device=device, examiner=examiner,
             received_at=received_at or now, state=SubmissionState.QUEUED, progress_done=0, progress_total=0,
-            updated_at=now, analyzer_calls=0, cache_hits=0,
+            updated_at=now, lab_id=lab_id, analyzer_calls=0, cache_hits=0,
         )
-        with self._writing() as session:
+        with self.writing() as session:
             if case is not None:
                 session.execute(self._insert(CaseRow).values(ref=case, created_at=now).on_conflict_do_nothing())
             session.add(row)
             session.flush()
             session.refresh(row)  # read back as stored: received_at in UTC
-            self._append_event(session, actor, "submission.received", row.id,
+            self.append_event(session, actor, "submission.received", row.id,
                                {"filename": filename, "sha256": sha256, "size": size, "case": case,
                                 "exhibit": exhibit})
             return SubmissionRecord.of(row)
@@ -344,7 +353,7 @@ class Database:
         target = SubmissionState(state)
         if target in FINAL_STATES:
             raise ValueError(f"{target} is entered with finish() or fail(), which record the outcome")
-        with self._writing() as session:
+        with self.writing() as session:
             return self._transition(session, submission_id, target)
 
     def set_progress(self, submission_id: str, done: int, total: int) -> SubmissionRecord:
@@ -361,7 +370,7 @@ class Database:
         A ``batch`` (its digest) delivered again adds only its analyzer runs (real work, zero when its results
         were cached by the first delivery): its files and cache hits were counted the first time.
         """
-        with self._writing() as session:
+        with self.writing() as session:
             if batch is not None:
                 first = session.scalar(self._insert(AnalysisBatchRow).values(submission_id=submission_id, batch=batch)
                                        .on_conflict_do_nothing().returning(AnalysisBatchRow.batch)) is not None
@@ -375,7 +384,7 @@ class Database:
         """Enter ``done`` from ``reporting``: keep the report whole, its findings and behaviours as rows, the
         verdict on the submission, and an audit entry; all in one transaction, replacing any earlier attempt's."""
         verdict = report["verdict"]
-        with self._writing() as session:
+        with self.writing() as session:
             record = self._transition(
                 session, submission_id, SubmissionState.DONE, verdict=str(verdict["label"]),
                 score=verdict["score"], summary=verdict["summary"], report_digest=report["report_digest"],
@@ -389,16 +398,16 @@ class Database:
                                                for position, entry in enumerate(report["findings"])])
             _insert_rows(session, BehaviourRow, [_behaviour_row(submission_id, position, behaviour)
                                                  for position, behaviour in enumerate(report["behaviours"])])
-            self._append_event(session, actor, "report.written", submission_id,
+            self.append_event(session, actor, "report.written", submission_id,
                                {"report_digest": report["report_digest"], "verdict": verdict["label"],
                                 "score": verdict["score"]})
             return record
 
     def fail(self, submission_id: str, reason: str, actor: str = "fwtriage") -> SubmissionRecord:
         """Enter ``failed`` from any state that is not final, keeping a reason a reviewer can read."""
-        with self._writing() as session:
+        with self.writing() as session:
             record = self._transition(session, submission_id, SubmissionState.FAILED, failure=reason)
-            self._append_event(session, actor, "submission.failed", submission_id, {"reason": reason})
+            self.append_event(session, actor, "submission.failed", submission_id, {"reason": reason})
             return record
 
     # --- extraction tree ------------------------------------------------------------------------------
@@ -411,7 +420,7 @@ class Database:
         """
         reusable = bool(unpack_config) and not any(issue.kind in (IssueKind.LIMIT, IssueKind.FAILURE)
                                                    for issue in tree.errors)
-        with self._writing() as session:
+        with self.writing() as session:
             session.execute(delete(ArtifactRow).where(ArtifactRow.submission_id == submission_id))
             session.execute(delete(ExtractionRow).where(ExtractionRow.submission_id == submission_id))
             session.add(ExtractionRow(
@@ -476,7 +485,7 @@ class Database:
             return
         rows = [{"submission_id": submission_id, "sha256": sha256, "path": path, "analyzer": analyzer,
                  "error": error} for sha256, path, analyzer, error in issues]
-        with self._writing() as session:
+        with self.writing() as session:
             for row in rows:
                 statement = self._insert(AnalysisIssueRow).values(**row)
                 session.execute(statement.on_conflict_do_update(
@@ -510,7 +519,7 @@ class Database:
         rows = [{"sha256": key.sha256, "analyzer": key.analyzer, "analyzer_version": key.version,
                  "config": key.config, "findings": json.dumps([f.to_dict() for f in findings]),
                  "created_at": utc_now()} for key, findings in results.items()]
-        with self._writing() as session:
+        with self.writing() as session:
             for start in range(0, len(rows), CACHE_INSERT_ROWS):
                 session.execute(self._insert(AnalysisResultRow).on_conflict_do_nothing(),
                                 rows[start:start + CACHE_INSERT_ROWS])
@@ -519,14 +528,14 @@ class Database:
 
     def report(self, submission_id: str, actor: str | None = None) -> dict[str, Any] | None:
         """A finished submission's report JSON (None before it is done); with an ``actor``, the read is audited."""
-        with (self._writing() if actor else self._sessions()) as session:
+        with (self.writing() if actor else self._sessions()) as session:
             row = session.get(ReportRow, submission_id)
             if row is None:
                 if session.get(SubmissionRow, submission_id) is None:
                     raise UnknownSubmission(submission_id)
                 return None
             if actor:
-                self._append_event(session, actor, "report.read", submission_id,
+                self.append_event(session, actor, "report.read", submission_id,
                                    {"report_digest": row.report_digest})
             return row.body
 
@@ -544,14 +553,14 @@ class Database:
 
     def add_review(self, submission_id: str, reviewer: str, subject: str, decision: str, note: str = "") -> int:
         """Record a reviewer's decision (and audit it); decisions are kept in order, never overwritten."""
-        with self._writing() as session:
+        with self.writing() as session:
             if session.get(SubmissionRow, submission_id) is None:
                 raise UnknownSubmission(submission_id)
             row = ReviewRow(submission_id=submission_id, reviewer=reviewer, subject=subject, decision=decision,
                             note=note, created_at=utc_now())
             session.add(row)
             session.flush()
-            self._append_event(session, reviewer, "review.recorded", submission_id,
+            self.append_event(session, reviewer, "review.recorded", submission_id,
                                {"review": row.id, "subject": subject, "decision": decision, "note": note})
             return row.id
 
@@ -577,10 +586,10 @@ class Database:
         """Problems in the audit chain (an entry edited, removed or inserted); empty when it is intact."""
         return verify_chain(self.audit_events())
 
-    def _append_event(self, session: Session, actor: str, action: str, submission_id: str | None,
+    def append_event(self, session: Session, actor: str, action: str, submission_id: str | None,
                       detail: dict[str, Any]) -> None:
         """Append to the hash chain inside the caller's transaction; appends are serialised so links never fork
-        (PostgreSQL: an advisory lock; SQLite: the write lock every ``_writing`` transaction starts with)."""
+        (PostgreSQL: an advisory lock; SQLite: the write lock every ``writing`` transaction starts with)."""
         if session.get_bind().dialect.name == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
         prev = session.scalar(select(AuditEventRow.hash).order_by(AuditEventRow.id.desc()).limit(1)) or GENESIS_HASH
@@ -596,7 +605,7 @@ class Database:
         return (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
 
     def _update(self, submission_id: str, **values: Any) -> SubmissionRecord:
-        with self._writing() as session:
+        with self.writing() as session:
             return self._update_in(session, submission_id, **values)
 
     @staticmethod

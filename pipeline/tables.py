@@ -97,6 +97,52 @@ class CaseRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class Role(StrEnum):
+    LAB = "lab"  # submits images, sees its own lab's submissions only
+    REVIEWER = "reviewer"  # reviews the queue of its lab, or of every lab when it has none
+    ADMIN = "admin"  # manages labs, users and tokens
+
+
+class LabRow(Base):
+    """A laboratory that submits images; its people see its submissions and no other lab's."""
+
+    __tablename__ = "lab"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    second_signoff: Mapped[bool] = mapped_column(Boolean, default=False)  # a backdoor verdict needs two reviewers
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class UserRow(Base):
+    """Someone (or a lab's system) who uses the service, with one role."""
+
+    __tablename__ = "user_account"  # "user" is a reserved word in PostgreSQL
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="role", native_enum=False, create_constraint=True, length=16,
+             values_callable=lambda roles: [role.value for role in roles]))
+    lab_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("lab.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiTokenRow(Base):
+    """An API token, kept as its sha256 only: the token itself is shown once, when it is issued."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class SubmissionRow(Base):
     """One received image and how far its triage went; the report's ``submission`` part comes from here."""
 
@@ -128,6 +174,7 @@ class SubmissionRow(Base):
     report_digest: Mapped[str | None] = mapped_column(String(64))
     report_dir: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    lab_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("lab.id"), index=True)  # who submitted it
     analyzer_calls: Mapped[int] = mapped_column(Integer, default=0)  # analyzers actually run for it
     cache_hits: Mapped[int] = mapped_column(Integer, default=0)  # (blob, analyzer) results reused
 
