@@ -200,3 +200,17 @@ def test_an_analysis_batch_out_of_time_reports_what_it_could_not_analyse(tmp_pat
     assert report is not None and "not analysed" in report["verdict"]["summary"]
     # stopped inside an analyzer (an internal error there, then the budget) or between them (the batch's limit)
     assert issues and any(("time budget" in error or "time limit" in error) for *_, error in issues)
+
+
+def test_a_submission_that_cannot_be_queued_is_marked_failed_not_lost(tmp_path: Path) -> None:
+    """No broker listening: the image is ingested and recorded, then marked failed with the reason; exit 1."""
+    fleet = Fleet(tmp_path / "home")
+    fleet.broker_url = "redis://127.0.0.1:9/0"  # nothing listens on port 9 (discard)
+    done = subprocess.run([str(FWTRIAGE), "submit", str(SAMPLES / "out" / "boot.img")], env=fleet.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "could not be queued" in done.stderr
+    with fleet.database() as database:
+        (record,) = database.list_submissions()
+    assert record.state is SubmissionState.FAILED and record.failure.startswith("could not be queued")
+    assert [event.action for event in database.audit_events(record.id)] == ["submission.received",
+                                                                           "submission.failed"]
