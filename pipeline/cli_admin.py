@@ -7,6 +7,9 @@ embedded SQLite under FWTRIAGE_HOME). Each change is audited under the operating
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +27,15 @@ class AuditBroken(click.ClickException):
     exit_code = 1
 
 
+@contextmanager
+def _as_usage_error() -> Iterator[None]:
+    """An account request refused (unknown lab, duplicate name...) is the caller's mistake: exit status 2."""
+    try:
+        yield
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 def _accounts() -> Accounts:
     return Accounts(Database.for_settings(Settings.from_env()))
 
@@ -39,11 +51,8 @@ def admin() -> None:
 def add_lab(name: str, second_signoff: bool) -> None:
     """Create the lab NAME."""
     accounts = _accounts()
-    with accounts.database:
-        try:
-            lab_id = accounts.add_lab(name, actor(), second_signoff)
-        except AccountError as exc:
-            raise click.UsageError(str(exc)) from exc
+    with accounts.database, _as_usage_error():
+        lab_id = accounts.add_lab(name, actor(), second_signoff)
     click.echo(f"lab {lab_id}  {name}")
 
 
@@ -54,11 +63,8 @@ def add_lab(name: str, second_signoff: bool) -> None:
 def add_user(name: str, role: str, lab: str | None) -> None:
     """Create the user NAME with a role."""
     accounts = _accounts()
-    with accounts.database:
-        try:
-            user_id = accounts.add_user(name, role, actor(), lab)
-        except AccountError as exc:
-            raise click.UsageError(str(exc)) from exc
+    with accounts.database, _as_usage_error():
+        user_id = accounts.add_user(name, role, actor(), lab)
     click.echo(f"user {user_id}  {name}  {role}" + (f"  {lab}" if lab else ""))
 
 
@@ -68,11 +74,8 @@ def add_user(name: str, role: str, lab: str | None) -> None:
 def issue_token(user: str, label: str) -> None:
     """Issue an API token for USER; it is printed once and only its hash is kept."""
     accounts = _accounts()
-    with accounts.database:
-        try:
-            issued = accounts.issue_token(user, actor(), label)
-        except AccountError as exc:
-            raise click.UsageError(str(exc)) from exc
+    with accounts.database, _as_usage_error():
+        issued = accounts.issue_token(user, actor(), label)
     click.echo(issued.secret)
     Console(stderr=True, highlight=False).print(f"token {issued.id} for {escape(user)}: shown once, keep it now")
 
@@ -82,11 +85,8 @@ def issue_token(user: str, label: str) -> None:
 def revoke_token(token_id: int) -> None:
     """Revoke the token TOKEN_ID (see list-tokens)."""
     accounts = _accounts()
-    with accounts.database:
-        try:
-            accounts.revoke_token(token_id, actor())
-        except AccountError as exc:
-            raise click.UsageError(str(exc)) from exc
+    with accounts.database, _as_usage_error():
+        accounts.revoke_token(token_id, actor())
     click.echo(f"token {token_id} revoked")
 
 

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -56,6 +56,7 @@ from pipeline.model import (
     IssueKind,
     Platform,
     Submission,
+    rfc3339,
 )
 from pipeline.tables import (
     AnalysisBatchRow,
@@ -162,10 +163,9 @@ class SubmissionRecord:
 
     def submission(self) -> Submission:
         """The submission as the pipeline and its report know it (received_at in RFC 3339, to the second)."""
-        received = self.received_at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         return Submission(id=self.id, filename=self.filename, size=self.size, md5=self.md5, sha1=self.sha1,
-                          sha256=self.sha256, received_at=received, case=self.case, exhibit=self.exhibit,
-                          device=self.device, examiner=self.examiner)
+                          sha256=self.sha256, received_at=rfc3339(self.received_at), case=self.case,
+                          exhibit=self.exhibit, device=self.device, examiner=self.examiner)
 
 
 def alembic_config(connection: Connection) -> Config:

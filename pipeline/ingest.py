@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.model import Submission
+from pipeline.model import Submission, rfc3339
 from pipeline.store import CHUNK, BlobStore
 
 
@@ -62,7 +62,7 @@ def _chunks(image: Path) -> Iterator[bytes]:
 
 def utc_now() -> str:
     """An RFC 3339 UTC timestamp, to the second (what reports and the database record)."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC))
 
 
 def new_submission_id() -> str:

@@ -8,10 +8,16 @@ queue and rebuilt anywhere.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 LINEAGE_SEPARATOR = " › "
+
+
+def rfc3339(moment: datetime) -> str:
+    """A UTC timestamp to the second, as reports and submissions carry it (``2026-11-21T10:00:00Z``)."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class ArtifactKind(StrEnum):

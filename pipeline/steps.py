@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.analyze.base import Target
 from pipeline.analyze.registry import analyzers as registered_analyzers
-from pipeline.analyze.runner import AnalysisIssue, analyze_targets, cache_key, targets_of
+from pipeline.analyze.runner import AnalysisIssue, analyze_targets, cache_keys, targets_of
 from pipeline.config import Detection, Settings
 from pipeline.db import Database, SubmissionState
 from pipeline.model import ExtractionTree
@@ -141,8 +141,7 @@ def analyze_step(database: Database, submission_id: str, targets: Sequence[Targe
 def record_out_of_time(database: Database, submission_id: str, targets: Sequence[Target], why: str) -> BatchOutcome:
     """A batch stopped by its time limit outside any analyzer: every (blob, analyzer) pair not cached by then is
     recorded as not analysed, so the report says so instead of the submission failing."""
-    keys = {(target.sha256, analyzer.name): cache_key(target, analyzer)
-            for target in targets for analyzer in registered_analyzers() if analyzer.accepts(target)}
+    keys = cache_keys(targets, registered_analyzers())
     cached = database.cached_findings(list(keys.values()))
     names = {target.sha256: target.name for target in targets}
     issues = [(sha256, names[sha256], analyzer, f"not analysed: {why}")
@@ -156,8 +155,7 @@ def settled_by_the_cache(database: Database, store: BlobStore, submission_id: st
     submission's cache hits when so: a re-submitted build then goes straight to its report, without a round of
     analysis tasks that would only look the cache up again."""
     targets = targets_of(tree, store)
-    keys = [cache_key(target, analyzer) for target in targets for analyzer in registered_analyzers()
-            if analyzer.accepts(target)]
+    keys = list(cache_keys(targets, registered_analyzers()).values())
     if len(database.cached_findings(keys)) < len(keys):
         return False
     database.count_analysis(submission_id, 0, len(keys), len(targets), batch=CACHE_SETTLED)

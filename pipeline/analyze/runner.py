@@ -96,6 +96,11 @@ def cache_key(target: Target, analyzer: Analyzer) -> CacheKey:
     return CacheKey(target.sha256, analyzer.name, analyzer.version, config)
 
 
+def cache_keys(targets: Sequence[Target], analyzers: Sequence[Analyzer]) -> dict[tuple[str, str], CacheKey]:
+    """The cache key of every (blob sha256, analyzer name) pair whose analyzer accepts the blob."""
+    return {(t.sha256, a.name): cache_key(t, a) for t in targets for a in analyzers if a.accepts(t)}
+
+
 @dataclass
 class TargetResult:
     """One blob's findings (cached and new), its failures, the new findings by analyzer (for the cache), and
@@ -161,7 +166,7 @@ def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | N
     """
     chosen = tuple(analyzers) if analyzers is not None else registered_analyzers()
     analysis = Analysis(targets=len(targets), bytes=sum(t.size for t in targets))
-    keys = {(t.sha256, a.name): cache_key(t, a) for t in targets for a in chosen if a.accepts(t)} if cache else {}
+    keys = cache_keys(targets, chosen) if cache else {}
     hits = cache.cached_findings(list(keys.values())) if cache else {}
     cached = {t.sha256: {a.name: hits[keys[t.sha256, a.name]] for a in chosen if keys.get((t.sha256, a.name)) in hits}
               for t in targets}
