@@ -167,9 +167,20 @@ def analyze(submission_id: str, batch: list[dict[str, Any]]) -> dict[str, int]:
     try:
         return analyze_step(ctx.database, submission_id, targets,
                             fleet.analyze_seconds * ANALYZE_BUDGET_SHARE).to_dict()
-    except SoftTimeLimitExceeded:
+    except Exception as exc:
+        if not _soft_time_limit(exc):
+            raise
         return record_out_of_time(ctx.database, submission_id, targets,
                                   f"the analysis batch reached its time limit ({fleet.analyze_seconds:g} s)").to_dict()
+
+
+def _soft_time_limit(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is the soft time limit, raised directly or inside a database call that wrapped it."""
+    while exc is not None:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
 
 
 @app.task(base=SubmissionTask, name="fwtriage.report", **_limits(fleet.report_seconds))
