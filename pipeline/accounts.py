@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,15 +127,13 @@ class Accounts:
         """The principal a presented token stands for; None for an unknown, revoked or disabled one."""
         with self.database.writing() as session:
             row = session.execute(
-                select(ApiTokenRow.id, UserRow.id, UserRow.name, UserRow.role, UserRow.lab_id, LabRow.name)
-                .join(UserRow, UserRow.id == ApiTokenRow.user_id).outerjoin(LabRow, LabRow.id == UserRow.lab_id)
-                .where(ApiTokenRow.token_hash == token_hash(secret), ApiTokenRow.revoked_at.is_(None),
-                       UserRow.disabled_at.is_(None))).one_or_none()
+                principal_query(ApiTokenRow.id).join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
+                .where(ApiTokenRow.token_hash == token_hash(secret), ApiTokenRow.revoked_at.is_(None))).one_or_none()
             if row is None:
                 return None
-            token_id, user_id, name, role, lab_id, lab = row
+            token_id, *principal = row
             session.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=utc_now()))
-            return Principal(user_id, name, Role(role), lab_id, lab)
+            return principal_of(principal)
 
     def tokens(self) -> list[TokenInfo]:
         with self.database.reading() as session:
@@ -146,6 +146,18 @@ class Accounts:
             rows = session.execute(select(UserRow, LabRow.name).outerjoin(LabRow, LabRow.id == UserRow.lab_id)
                                    .where(UserRow.disabled_at.is_(None)).order_by(UserRow.name))
             return [Principal(u.id, u.name, Role(u.role), u.lab_id, lab) for u, lab in rows]
+
+
+def principal_query(*first: Any) -> Select[Any]:
+    """``first`` columns, then the columns of a Principal, of users still enabled (join what identifies them)."""
+    return (select(*first, UserRow.id, UserRow.name, UserRow.role, UserRow.lab_id, LabRow.name)
+            .select_from(UserRow).outerjoin(LabRow, LabRow.id == UserRow.lab_id)
+            .where(UserRow.disabled_at.is_(None)))
+
+
+def principal_of(columns: Sequence[Any]) -> Principal:
+    user_id, name, role, lab_id, lab = columns
+    return Principal(user_id, name, Role(role), lab_id, lab)
 
 
 def _non_empty(value: str, what: str) -> str:

@@ -18,6 +18,7 @@ from pipeline.accounts import AccountError, Accounts
 from pipeline.cli_fleet import actor
 from pipeline.config import Settings
 from pipeline.db import Database
+from pipeline.signin import SignIn
 from pipeline.tables import Role
 
 
@@ -88,6 +89,21 @@ def revoke_token(token_id: int) -> None:
     with accounts.database, _as_usage_error():
         accounts.revoke_token(token_id, actor())
     click.echo(f"token {token_id} revoked")
+
+
+@admin.command("set-password")
+@click.argument("user")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin (scripts).")
+def set_password(user: str, password_stdin: bool) -> None:
+    """Set USER's password for signing in to the web UI (asked twice, never shown)."""
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    accounts = _accounts()
+    with accounts.database, _as_usage_error():
+        SignIn(accounts.database).set_password(user, password, actor())
+    click.echo(f"password set for {user}")
 
 
 @admin.command("list")

@@ -11,7 +11,6 @@ import getpass
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -104,16 +103,6 @@ def _open(submission_id: str) -> tuple[Database, SubmissionRecord]:
         raise click.UsageError(f"no submission {submission_id}") from None
 
 
-def status_of(record: SubmissionRecord) -> dict[str, Any]:
-    """What ``status`` prints, as data (``--json``)."""
-    return {"id": record.id, "filename": record.filename, "state": str(record.state),
-            "progress": {"done": min(record.progress_done, record.progress_total), "total": record.progress_total},
-            "verdict": record.verdict, "score": record.score, "summary": record.summary,
-            "failure": record.failure, "report_digest": record.report_digest,
-            "analyzer_calls": record.analyzer_calls, "cache_hits": record.cache_hits,
-            "received_at": record.received_at.isoformat(), "updated_at": record.updated_at.isoformat()}
-
-
 @click.command()
 @click.argument("submission_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
@@ -121,7 +110,7 @@ def status(submission_id: str, as_json: bool) -> None:
     """State and progress of a submission."""
     database, record = _open(submission_id)
     database.close()
-    data = status_of(record)
+    data = record.status()
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return

@@ -166,3 +166,36 @@ class Fleet:
             report_seconds=_env_float("FWTRIAGE_REPORT_SECONDS", d.report_seconds),
             retries=_env_int("FWTRIAGE_TASK_RETRIES", d.retries),
         )
+
+
+DISPATCHES = ("local", "fleet")
+
+
+@dataclass(frozen=True)
+class Service:
+    """The HTTP service's settings (``fwtriage serve``).
+
+    ``dispatch``: ``local`` triages in the service's own process (a laptop, no broker), ``fleet`` queues to the
+    Celery workers. ``max_upload_bytes`` bounds each uploaded file; the bytes beyond it are never written.
+    ``secure_cookies`` marks the session cookie HTTPS-only: on behind a TLS proxy, off for a loopback laptop.
+    """
+
+    dispatch: str = "local"
+    max_upload_bytes: int = 16 * GIB
+    max_files_per_upload: int = 64
+    session_hours: float = 10.0
+    secure_cookies: bool = False
+
+    @classmethod
+    def from_env(cls) -> Service:
+        d = cls()
+        dispatch = os.environ.get("FWTRIAGE_DISPATCH") or d.dispatch
+        if dispatch not in DISPATCHES:
+            raise ValueError(f"FWTRIAGE_DISPATCH must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
+        return cls(
+            dispatch=dispatch,
+            max_upload_bytes=_env_int("FWTRIAGE_MAX_UPLOAD_BYTES", d.max_upload_bytes),
+            max_files_per_upload=_env_int("FWTRIAGE_MAX_UPLOAD_FILES", d.max_files_per_upload),
+            session_hours=_env_float("FWTRIAGE_SESSION_HOURS", d.session_hours),
+            secure_cookies=os.environ.get("FWTRIAGE_SECURE_COOKIES", "") in ("1", "true", "yes"),
+        )

@@ -13,7 +13,7 @@ the models, against a database already at head::
     from alembic import command
     from pipeline.db import Database, alembic_config
     with Database(url) as db, db.engine.connect() as connection:
-        command.revision(alembic_config(connection), "what changes", autogenerate=True, rev_id="0004")
+        command.revision(alembic_config(connection), "what changes", autogenerate=True, rev_id="0006")
 
 then read and tidy it: ``tests/test_db.py`` fails while the models and the migrations disagree.
 
@@ -71,6 +71,7 @@ from pipeline.tables import (
     FindingRow,
     ReportRow,
     ReviewRow,
+    ReviewStatus,
     SubmissionRow,
     SubmissionState,
     utc_now,
@@ -156,10 +157,24 @@ class SubmissionRecord:
     lab_id: int | None
     analyzer_calls: int
     cache_hits: int
+    review_status: ReviewStatus
+    human_verdict: str | None
+    signed_off_at: datetime | None
 
     @classmethod
     def of(cls, row: SubmissionRow) -> SubmissionRecord:
         return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+    def status(self) -> dict[str, Any]:
+        """Where the submission stands, as data: what ``fwtriage status --json`` prints and the API returns."""
+        return {"id": self.id, "filename": self.filename, "state": str(self.state),
+                "progress": {"done": min(self.progress_done, self.progress_total), "total": self.progress_total},
+                "verdict": self.verdict, "score": self.score, "summary": self.summary,
+                "failure": self.failure, "report_digest": self.report_digest,
+                "review": {"status": str(self.review_status), "human_verdict": self.human_verdict,
+                           "signed_off_at": self.signed_off_at.isoformat() if self.signed_off_at else None},
+                "analyzer_calls": self.analyzer_calls, "cache_hits": self.cache_hits,
+                "received_at": self.received_at.isoformat(), "updated_at": self.updated_at.isoformat()}
 
     def submission(self) -> Submission:
         """The submission as the pipeline and its report know it (received_at in RFC 3339, to the second)."""
@@ -312,6 +327,7 @@ class Database:
             sha256=sha256, case=case, exhibit=exhibit, device=device, examiner=examiner,
             received_at=received_at or now, state=SubmissionState.QUEUED, progress_done=0, progress_total=0,
             updated_at=now, lab_id=lab_id, analyzer_calls=0, cache_hits=0,
+            review_status=ReviewStatus.UNREVIEWED,
         )
         with self.writing() as session:
             if case is not None:
@@ -554,15 +570,20 @@ class Database:
     def add_review(self, submission_id: str, reviewer: str, subject: str, decision: str, note: str = "") -> int:
         """Record a reviewer's decision (and audit it); decisions are kept in order, never overwritten."""
         with self.writing() as session:
-            if session.get(SubmissionRow, submission_id) is None:
-                raise UnknownSubmission(submission_id)
-            row = ReviewRow(submission_id=submission_id, reviewer=reviewer, subject=subject, decision=decision,
-                            note=note, created_at=utc_now())
-            session.add(row)
-            session.flush()
-            self.append_event(session, reviewer, "review.recorded", submission_id,
-                               {"review": row.id, "subject": subject, "decision": decision, "note": note})
-            return row.id
+            return self.insert_review(session, submission_id, reviewer, subject, decision, note)
+
+    def insert_review(self, session: Session, submission_id: str, reviewer: str, subject: str, decision: str,
+                      note: str = "") -> int:
+        """``add_review`` inside the caller's transaction (which may change the submission's review status too)."""
+        if session.get(SubmissionRow, submission_id) is None:
+            raise UnknownSubmission(submission_id)
+        row = ReviewRow(submission_id=submission_id, reviewer=reviewer, subject=subject, decision=decision,
+                        note=note, created_at=utc_now())
+        session.add(row)
+        session.flush()
+        self.append_event(session, reviewer, "review.recorded", submission_id,
+                          {"review": row.id, "subject": subject, "decision": decision, "note": note})
+        return row.id
 
     def reviews(self, submission_id: str) -> list[dict[str, Any]]:
         with self._sessions() as session:

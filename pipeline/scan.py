@@ -26,7 +26,7 @@ from pipeline import __version__
 from pipeline.analyze.ruleset import ruleset
 from pipeline.analyze.runner import Analysis, AnalysisIssue, ResultCache, analyze_tree
 from pipeline.config import Detection, Settings
-from pipeline.db import Database, SubmissionState
+from pipeline.db import Database, SubmissionRecord, SubmissionState
 from pipeline.ingest import CaseMetadata, ingest, verify_custody
 from pipeline.model import Artifact, ArtifactKind, ExtractionIssue, ExtractionTree, IssueKind, Submission
 from pipeline.report.build import build_report
@@ -141,10 +141,12 @@ class ProgressRecorder:
             self.written_at = now
 
 
-def record_submission(database: Database, submission: Submission, actor: str = "fwtriage") -> None:
+def record_submission(database: Database, submission: Submission, actor: str = "fwtriage",
+                      lab_id: int | None = None) -> SubmissionRecord:
     fields = submission.to_dict()
-    database.create_submission(submission_id=fields.pop("id"),
-                               received_at=datetime.fromisoformat(fields.pop("received_at")), actor=actor, **fields)
+    return database.create_submission(submission_id=fields.pop("id"),
+                                      received_at=datetime.fromisoformat(fields.pop("received_at")), actor=actor,
+                                      lab_id=lab_id, **fields)
 
 
 def write_report_files(report: dict[str, Any], out_dir: Path, pdf: bool = False) -> list[Path]:

@@ -48,6 +48,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _enum_values(members: type[StrEnum]) -> list[str]:
+    """Store an enum by its value ("signed_off"), not its Python name."""
+    return [member.value for member in members]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware datetime, stored and returned in UTC on every backend.
 
@@ -97,6 +102,15 @@ class CaseRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
+class ReviewStatus(StrEnum):
+    """Where a submission stands with its human reviewers (the machine's verdict is kept apart, unchanged)."""
+
+    UNREVIEWED = "unreviewed"  # no decision yet
+    IN_REVIEW = "in_review"  # decisions recorded, not signed off
+    AWAITING_SECOND = "awaiting_second"  # signed off once; the lab wants a second reviewer for a backdoor
+    SIGNED_OFF = "signed_off"  # final: ``human_verdict`` is the lab's conclusion
+
+
 class Role(StrEnum):
     LAB = "lab"  # submits images, sees its own lab's submissions only
     REVIEWER = "reviewer"  # reviews the queue of its lab, or of every lab when it has none
@@ -123,10 +137,11 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(Text, unique=True)
     role: Mapped[Role] = mapped_column(
         Enum(Role, name="role", native_enum=False, create_constraint=True, length=16,
-             values_callable=lambda roles: [role.value for role in roles]))
+             values_callable=_enum_values))
     lab_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("lab.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_hash: Mapped[str | None] = mapped_column(Text)  # scrypt, for the browser; None: tokens only
 
 
 class ApiTokenRow(Base):
@@ -162,7 +177,7 @@ class SubmissionRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # listings are newest first
     state: Mapped[SubmissionState] = mapped_column(
         Enum(SubmissionState, name="state", native_enum=False, create_constraint=True, length=16,
-             values_callable=lambda states: [state.value for state in states]),
+             values_callable=_enum_values),
         default=SubmissionState.QUEUED,
     )
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
@@ -177,6 +192,12 @@ class SubmissionRow(Base):
     lab_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("lab.id"), index=True)  # who submitted it
     analyzer_calls: Mapped[int] = mapped_column(Integer, default=0)  # analyzers actually run for it
     cache_hits: Mapped[int] = mapped_column(Integer, default=0)  # (blob, analyzer) results reused
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        Enum(ReviewStatus, name="review_status", native_enum=False, create_constraint=True, length=16,
+             values_callable=_enum_values),
+        default=ReviewStatus.UNREVIEWED, server_default=ReviewStatus.UNREVIEWED.value, index=True)
+    human_verdict: Mapped[str | None] = mapped_column(String(16))  # the reviewers' verdict, beside the machine's
+    signed_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AnalysisResultRow(Base):
@@ -317,6 +338,20 @@ class ReviewRow(Base):
     decision: Mapped[str] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: the cookie holds a random secret, the table only its sha256 (as for API tokens),
+    so sessions can be listed, expired and ended server-side; ``csrf`` is the token its forms must carry."""
+
+    __tablename__ = "web_session"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user_account.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEventRow(Base):

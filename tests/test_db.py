@@ -83,13 +83,14 @@ def test_opening_migrates_to_head_and_reopening_changes_nothing(db_url: URL) -> 
         inspector = inspect(first.engine)
         assert set(inspector.get_table_names()) == {*Base.metadata.tables, "alembic_version"}
         assert {index["name"] for index in inspector.get_indexes("submission")} == {
-            "ix_submission_sha256", "ix_submission_received_at", "ix_submission_case_ref", "ix_submission_lab_id"}
+            "ix_submission_sha256", "ix_submission_received_at", "ix_submission_case_ref", "ix_submission_lab_id",
+            "ix_submission_review_status"}
         assert "case_ref" in {column["name"] for column in inspector.get_columns("submission")}
         current, head = _revisions(first)
-        assert current == head == "0004"
+        assert current == head == "0005"
         kept = new_submission(first)
     with Database(db_url) as second:
-        assert _revisions(second) == ("0004", "0004")
+        assert _revisions(second) == ("0005", "0005")
         assert second.get(kept.id) == kept
 
 
@@ -104,7 +105,7 @@ def test_migrations_downgrade_to_an_empty_schema(db_url: URL) -> None:
         with database.engine.begin() as connection:
             command.downgrade(alembic_config(connection), "base")
         assert set(inspect(database.engine).get_table_names()) == {"alembic_version"}
-        assert _revisions(database) == (None, "0004")
+        assert _revisions(database) == (None, "0005")
 
 
 def test_databases_opened_at_once_migrate_once(db_url: URL) -> None:
@@ -114,7 +115,7 @@ def test_databases_opened_at_once_migrate_once(db_url: URL) -> None:
     failures = [stderr for worker in workers if (stderr := worker.communicate()[1]) and worker.returncode]
     assert failures == []
     with Database(db_url) as database:
-        assert _revisions(database) == ("0004", "0004")
+        assert _revisions(database) == ("0005", "0005")
 
 
 def test_snapshot_has_every_column() -> None:

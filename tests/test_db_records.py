@@ -365,7 +365,7 @@ def test_upgrading_from_0002_files_existing_submissions_under_their_cases(db_url
                                         _old_row("old-2", "CASE-OLD", t0), _old_row("old-3", None, t0)])
         assert _revision(database) == "0002"
     with Database(db_url) as upgraded:  # opening brings the schema to head
-        assert _revision(upgraded) == "0004"
+        assert _revision(upgraded) == "0005"
         assert upgraded.cases() == ["CASE-OLD"]
         with upgraded.engine.connect() as connection:
             assert connection.execute(select(CaseRow.created_at)).scalar_one() == t0

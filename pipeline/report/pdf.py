@@ -26,8 +26,16 @@ logging.getLogger("weasyprint").setLevel(logging.ERROR)
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
 
+def _document(report: Mapping[str, Any]) -> HTML:
+    return HTML(string=render_html(report, for_print=True), url_fetcher=URLFetcher(allowed_protocols=()))
+
+
 def write_pdf(report: Mapping[str, Any], path: Path) -> Path:
     """Render ``report`` to a PDF at ``path`` (replaced if present); returns ``path``."""
-    document = HTML(string=render_html(report, for_print=True), url_fetcher=URLFetcher(allowed_protocols=()))
-    document.write_pdf(path)
+    _document(report).write_pdf(path)
     return path
+
+
+def pdf_bytes(report: Mapping[str, Any]) -> bytes:
+    """Render ``report`` to a PDF in memory (what the service sends)."""
+    return _document(report).write_pdf()
