@@ -55,6 +55,7 @@ bench: samples
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out

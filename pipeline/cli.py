@@ -24,6 +24,7 @@ from pipeline.analyze.ruleset import Ruleset, compile_ruleset
 from pipeline.cli_admin import ADMIN_COMMANDS
 from pipeline.cli_fleet import FLEET_COMMANDS
 from pipeline.cli_inputs import case_options, requests_of
+from pipeline.cli_serve import serve
 from pipeline.config import Detection, Settings
 from pipeline.db import Database
 from pipeline.ingest import ImageUnreadable
@@ -316,7 +317,7 @@ def scan(ctx: click.Context, target: Path, out_dir: Path, case: str | None, exhi
         raise _Failure(failures[0] + more)
 
 
-for _command in (*FLEET_COMMANDS, *ADMIN_COMMANDS):
+for _command in (*FLEET_COMMANDS, *ADMIN_COMMANDS, serve):
     cli.add_command(_command)
 
 

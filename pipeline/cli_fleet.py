@@ -20,6 +20,7 @@ from pipeline.cli_inputs import case_options, requests_of
 from pipeline.config import Settings
 from pipeline.db import Database, SubmissionRecord, UnknownSubmission
 from pipeline.ingest import ImageUnreadable, ingest
+from pipeline.review import Reviews
 from pipeline.scan import record_submission, write_report_files
 from pipeline.store import LocalBlobStore
 
@@ -135,6 +136,8 @@ def report_command(submission_id: str, out_dir: Path, pdf: bool) -> None:
     database, record = _open(submission_id)
     with database:
         report = database.report(submission_id, actor=actor())
+        if report is not None:
+            report = report | {"review": Reviews(database).report_section(submission_id)}
     if report is None:
         why = f": {record.failure}" if record.failure else ""
         raise FleetFailure(f"submission {submission_id} has no report ({record.state}{why})")

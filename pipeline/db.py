@@ -69,6 +69,7 @@ from pipeline.tables import (
     CaseRow,
     ExtractionRow,
     FindingRow,
+    LabRow,
     ReportRow,
     ReviewRow,
     ReviewStatus,
@@ -359,6 +360,13 @@ class Database:
             query = query.where(SubmissionRow.case == case)
         with self._sessions() as session:
             return [SubmissionRecord.of(row) for row in session.scalars(query.limit(limit))]
+
+    def lab_name(self, lab_id: int | None) -> str | None:
+        """The name of a submission's lab (None for one submitted outside any lab)."""
+        if lab_id is None:
+            return None
+        with self._sessions() as session:
+            return session.scalar(select(LabRow.name).where(LabRow.id == lab_id))
 
     def cases(self) -> list[str]:
         with self._sessions() as session:

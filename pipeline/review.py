@@ -94,6 +94,23 @@ class Reviews:
         with self.database.reading() as session:
             return _state(session, submission_id)
 
+    def report_section(self, submission_id: str) -> dict[str, Any] | None:
+        """The report's ``review`` part as the reviewers have left it, None before any decision.
+
+        A stored report is the machine's, frozen with its digest; ``review`` lies outside the digest, so a report
+        handed out (API, web, CLI) carries the review as it stands when it is read.
+        """
+        state = self.state(submission_id)
+        if not state.history:
+            return None
+        last = state.signoffs[-1] if state.signoffs else None
+        return {"status": str(state.status), "verdict": state.human_verdict, "machine_verdict": state.machine_verdict,
+                "reviewer": ", ".join(signoff.reviewer for signoff in state.signoffs) or None,
+                "decided_at": (state.signed_off_at or state.history[-1].at).isoformat(),
+                "note": last.note if last else None,
+                "decisions": [{"subject": d.subject, "decision": d.decision, "reviewer": d.reviewer,
+                               "at": d.at.isoformat(), "note": d.note} for d in state.current.values()]}
+
     def decide(self, submission_id: str, reviewer: Principal, subject: str, decision: str,
                note: str = "") -> ReviewState:
         """Confirm or dismiss one claim of the report: ``behaviour:<id>`` or ``finding:<position>``."""

@@ -162,8 +162,8 @@ def settled_by_the_cache(database: Database, store: BlobStore, submission_id: st
     return True
 
 
-def report_step(database: Database, store: BlobStore, submission_id: str, detection: Detection,
-                lab: str | None = None) -> dict[str, Any] | None:
+def report_step(database: Database, store: BlobStore, submission_id: str,
+                detection: Detection) -> dict[str, Any] | None:
     """Correlate a submission whose batches are analysed, build its report and finish it.
 
     The findings come from the cache and the failures from the batches' records; anything neither holds (a
@@ -184,7 +184,8 @@ def report_step(database: Database, store: BlobStore, submission_id: str, detect
     analysis = analyze_targets(targets_of(tree, store), cache=database, settled=settled)
     if analysis.calls:
         database.count_analysis(submission_id, analysis.calls)
-    report = triage_report(record.submission(), tree, analysis, store, detection, _quiet, lab)
+    report = triage_report(record.submission(), tree, analysis, store, detection, _quiet,
+                           database.lab_name(record.lab_id))
     database.finish(submission_id, report)
     return report
 

@@ -87,7 +87,7 @@ def _queues(command: list[str]) -> list[str]:
 
 
 def test_every_service_of_the_deployment_is_defined(compose: dict[str, Any]) -> None:
-    assert {"redis", "postgres", *WORKERS, "flower", "cli"} <= set(compose["services"])
+    assert {"redis", "postgres", *WORKERS, "api", "flower", "cli"} <= set(compose["services"])
 
 
 def test_each_worker_consumes_exactly_its_queue(compose: dict[str, Any]) -> None:
@@ -151,6 +151,22 @@ def test_containers_opening_images_have_no_route_out(compose: dict[str, Any]) ->
         for network in _networks(service):
             assert (compose["networks"][network] or {}).get("internal") is True, f"{name} on {network}"
         assert "ports" not in service, name
+
+
+def test_the_api_queues_to_the_workers_on_the_shared_store_and_listens_on_loopback(compose: dict[str, Any]) -> None:
+    """The API receives images but opens none (the workers do): it may publish its port, on 127.0.0.1 only."""
+    services = compose["services"]
+    api = services["api"]
+    assert api["command"][:2] == ["fwtriage", "serve"]
+    assert api["environment"]["FWTRIAGE_DISPATCH"] == "fleet"
+    assert _store_mount(api)["target"] == api["environment"]["FWTRIAGE_HOME"]
+    for variable in SHARED_ENV:
+        assert api["environment"][variable] == services["worker-unpack"]["environment"][variable], variable
+    assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
+    [port] = api["ports"]
+    assert (port["host_ip"], str(port["target"])) == ("127.0.0.1", "8000") if isinstance(port, dict) \
+        else port.startswith("127.0.0.1:")
+    assert api["read_only"] is True and api["cap_drop"] == ["ALL"]
 
 
 def test_cli_is_a_tool_with_the_images_read_only(compose: dict[str, Any]) -> None:

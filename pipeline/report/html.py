@@ -75,8 +75,13 @@ def environment() -> Environment:
     # The page's only script, allowed by its hash: an injected inline script or handler would not run.
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     env.globals.update(fwtriage_version=__version__, confidence_statement=CONFIDENCE_STATEMENT, script=Markup(script),
-                       script_hash=f"sha256-{digest}")
+                       content_policy=f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'")
     return env
+
+
+def content_policy() -> str:
+    """The report's Content-Security-Policy (in its own <meta>, and in the header when a server sends it)."""
+    return str(environment().globals["content_policy"])
 
 
 def render_html(report: Mapping[str, Any], *, for_print: bool = False) -> str:
