@@ -122,6 +122,9 @@ def test_an_upload_without_a_file_or_not_multipart_is_refused(client: TestClient
     lab = people["alpha-intake"]
     fields_only = client.post("/api/v1/submissions", headers=lab.headers, files={"case": (None, "C")})
     assert fields_only.status_code == 422 and "no file" in fields_only.json()["error"]["message"]
+    left_empty = client.post("/api/v1/submissions", headers=lab.headers, data={"case": "C"},
+                             files=[("files", ("", b"", "application/octet-stream"))])
+    assert left_empty.status_code == 422
     assert client.post("/api/v1/submissions", headers=lab.headers, data={"case": "C"}).status_code == 400
     assert client.post("/api/v1/submissions", headers=lab.headers, json={"files": []}).status_code == 400
 
