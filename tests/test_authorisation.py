@@ -17,6 +17,7 @@ from pipeline.accounts import Accounts
 from pipeline.api.app import create_app
 from pipeline.api.auth import SESSION_COOKIE
 from pipeline.api.routes import router as api_router
+from pipeline.api.throttle import FailureThrottle
 from pipeline.config import Settings
 from pipeline.db import SubmissionRecord
 from pipeline.scan import ScanOutcome
@@ -84,6 +85,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory, sample_scans: Callable[[str
     """One service for the whole matrix: the people, a revoked token, a finished submission in each lab."""
     report = sample_scans(BACKDOOR).report
     services = build_services(Settings(home=tmp_path_factory.mktemp("matrix")), max_upload_bytes=1 << 20)
+    services.throttle = FailureThrottle(max_failures=100)  # the revoked token, wrong passwords: one address
     with TestClient(create_app(services), follow_redirects=False) as client:
         people = add_people(services.database)
         accounts = Accounts(services.database)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline import __version__
 from pipeline.accounts import Accounts
 from pipeline.api.dispatch import Dispatcher, FleetDispatcher, LocalDispatcher
+from pipeline.api.throttle import FailureThrottle
 from pipeline.api.upload import UploadRejected
 from pipeline.config import Detection, Service, Settings
 from pipeline.db import Database, UnknownSubmission
@@ -44,6 +45,7 @@ class Services:
     database: Database
     store: BlobStore
     dispatcher: Dispatcher
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
 
     @property
     def accounts(self) -> Accounts:

@@ -47,6 +47,11 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def client_key(request: Request) -> str:
+    """The address failed attempts are counted against (the proxy's, behind one: see FailureThrottle)."""
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
 def current_session(request: Request) -> WebSession | None:
     """The browser session of the request's cookie, if it is still open."""
     secret = request.cookies.get(SESSION_COOKIE)
@@ -57,8 +62,10 @@ def caller(request: Request) -> Caller:
     """FastAPI dependency: the authenticated caller, or 401."""
     services = request.app.state.services
     if (token := _bearer(request)) is not None:
+        services.throttle.check(client_key(request))
         principal = services.accounts.authenticate(token)
         if principal is None:
+            services.throttle.failed(client_key(request))
             raise NotSignedIn("the API token is unknown or revoked")
         return Caller(principal, None)
     session = current_session(request)

@@ -21,7 +21,7 @@ from starlette.datastructures import QueryParams
 
 from pipeline.accounts import Principal
 from pipeline.api.app import API_PREFIX, Services
-from pipeline.api.auth import SESSION_COOKIE, NotSignedIn, check_csrf, current_session
+from pipeline.api.auth import SESSION_COOKIE, NotSignedIn, check_csrf, client_key, current_session
 from pipeline.audit import verify_chain
 from pipeline.db import Database
 from pipeline.queries import Page, SubmissionFilters, campaign, endpoints, review_queue, search, visible_submission
@@ -107,8 +107,11 @@ def signin_page(request: Request, next_path: Annotated[str, Query(alias="next")]
 def sign_in(request: Request, user: FormField = "", password: FormField = "",
             next_path: Annotated[str, Form(alias="next")] = "/") -> Response:
     services = _services(request)
+    attempts = (client_key(request), f"user:{user.strip().lower()}")
+    services.throttle.check(*attempts)
     session = services.signin.sign_in(user, password, client=request.client.host if request.client else "")
     if session is None:
+        services.throttle.failed(*attempts)
         return render(request, "signin.html.j2", None, 401, next_path=local_path(next_path), user=user,
                       error=WRONG_SIGN_IN)
     response = RedirectResponse(local_path(next_path), 303)
