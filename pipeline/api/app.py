@@ -11,7 +11,7 @@ state for this, 413 too large, 422 malformed request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -19,7 +19,9 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline import __version__
 from pipeline.accounts import Accounts
@@ -82,7 +84,7 @@ def create_app(services: Services) -> FastAPI:
                   description="Firmware backdoor triage: submit images, follow their triage, read and review reports.")
     app.state.services = services
     _install_error_handlers(app)
-    app.middleware("http")(_security_headers)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -106,18 +108,35 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
 SWAGGER_PATHS = ("/docs", "/docs/oauth2-redirect")  # FastAPI's page loads Swagger UI from its CDN
 
 
-async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Headers every answer carries: no framing, no sniffing, no referrer, nothing cached (reports are evidence)."""
-    response = await call_next(request)
-    headers = response.headers
-    if request.url.path not in SWAGGER_PATHS:
-        headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    if not request.url.path.startswith("/static/"):
-        headers.setdefault("Cache-Control", "no-store")
-    return response
+class SecurityHeaders:
+    """Headers every answer carries: no framing, no sniffing, no referrer, nothing cached (reports are evidence).
+
+    A plain ASGI middleware that only wraps ``send``: Starlette's ``BaseHTTPMiddleware`` would also wrap
+    ``receive``, starting and cancelling a task for each chunk of an upload's body (4,000 per GiB).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if path not in SWAGGER_PATHS:
+                    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if not path.startswith("/static/"):
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
