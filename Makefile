@@ -14,7 +14,7 @@ APT_PACKAGES := binwalk squashfs-tools mtd-utils android-sdk-libsparse-utils mkb
 	erofs-utils libarchive13 libmagic1 aapt libsmali-java default-jre-headless gcc python3-dev device-tree-compiler \
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium docker-compose
 
-.PHONY: setup system venv samples demo test lint bench clean
+.PHONY: setup system venv samples demo test lint bench fuzz clean
 
 setup: venv
 
@@ -56,6 +56,11 @@ bench: samples
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/api.py
+
+FUZZ_SECONDS ?= 60
+fuzz: samples  # every parser of ours under atheris for FUZZ_SECONDS each; crashes saved in fuzz/crashes/
+	$(BIN)/pip install -q atheris
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import httpx
+from fastapi.testclient import TestClient
 
 from pipeline.accounts import Accounts
 from pipeline.config import Detection, Service, Settings
@@ -37,6 +41,20 @@ class Person:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
+
+
+def post_signin(client: TestClient, user: str, password: str, next_path: str | None = None) -> httpx.Response:
+    """Sign in as a browser does: fetch the form (its login-CSRF token and cookie), then post it."""
+    form = client.get("/signin", follow_redirects=False)
+    token = SIGNIN_TOKEN.search(form.text)
+    assert token is not None, form.text
+    data = {"user": user, "password": password, "signin_token": token.group(1)}
+    if next_path is not None:
+        data["next"] = next_path
+    return client.post("/signin", data=data, follow_redirects=False)
 
 
 def build_services(settings: Settings, **service: Any) -> Services:

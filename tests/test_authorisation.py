@@ -22,7 +22,7 @@ from pipeline.config import Settings
 from pipeline.db import SubmissionRecord
 from pipeline.scan import ScanOutcome
 from pipeline.web.routes import router as web_router
-from tests.service import PASSWORD, Person, add_people, build_services, finished
+from tests.service import PASSWORD, SIGNIN_TOKEN, Person, add_people, build_services, finished
 
 BACKDOOR = "featurephone-sc6531e.pac"
 PEOPLE = ("alpha-intake", "beta-intake", "alpha-reviewer", "chief-reviewer", "root")
@@ -147,13 +147,15 @@ def test_web_authorisation(matrix: tuple, route: str, caller: str) -> None:
     method, path = route.split(" ")
     url = path.replace("{id}", _target(client, route, caller, people, beta, report))
     form = {"csrf": session.csrf if session else ""}
-    if path == "/signin":
-        form = {"user": caller, "password": "not the password"}
+    client.cookies.clear()
+    if path == "/signin":  # the form first (its token and cookie), then whoever this caller is
+        token = SIGNIN_TOKEN.search(client.get("/signin").text)
+        assert token is not None
+        form = {"user": caller, "password": "not the password", "signin_token": token.group(1)}
     elif path.endswith("/decisions"):
         form |= {"subject": "finding:0", "decision": "confirmed"}
     elif path.endswith("/verdict"):
         form |= {"verdict": "suspicious"}
-    client.cookies.clear()
     if session:
         client.cookies.set(SESSION_COOKIE, session.secret)
     response = client.request(method, url, data=form if method == "POST" else None)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pipeline.api.app import create_app
 from pipeline.api.throttle import FailureThrottle, TooManyFailures
 from pipeline.config import Settings
-from tests.service import PASSWORD, Person, add_people, build_services
+from tests.service import PASSWORD, Person, add_people, build_services, post_signin
 
 
 class Clock:
@@ -75,10 +75,9 @@ def test_guessing_a_password_is_stopped_for_that_user_from_any_address(client: T
                                                                        people: dict[str, Person]) -> None:
     def sign_in(password: str, address: str) -> int:
         browser = TestClient(client.app, client=(address, 40000), follow_redirects=False)
-        return browser.post("/signin", data={"user": "alpha-reviewer", "password": password}).status_code
+        return post_signin(browser, "alpha-reviewer", password).status_code
 
     attempts = [sign_in(f"guess number {n}", f"203.0.113.{n}") for n in range(6)]
     assert attempts == [401] * 5 + [429]
     assert sign_in(PASSWORD, "203.0.113.200") == 429  # even the right password waits: the account is under attack
-    assert TestClient(client.app, follow_redirects=False).post(
-        "/signin", data={"user": "chief-reviewer", "password": PASSWORD}).status_code == 303
+    assert post_signin(TestClient(client.app), "chief-reviewer", PASSWORD).status_code == 303

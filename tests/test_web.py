@@ -27,6 +27,7 @@ from pipeline.review import Reviews
 from pipeline.scan import ScanOutcome
 from pipeline.signin import SignIn
 from pipeline.tables import ReviewStatus, Role, utc_now
+from tests.service import post_signin
 
 PASSWORD = "a long enough passphrase"
 BACKDOOR = "featurephone-sc6531e.pac"
@@ -118,7 +119,7 @@ def reports(sample_scans: Callable[[str], ScanOutcome]) -> Callable[[str], dict[
 
 def browser(world: World, user: str) -> Browser:
     client = TestClient(world.app)
-    signed = client.post("/signin", data={"user": user, "password": PASSWORD, "next": "/"}, follow_redirects=False)
+    signed = post_signin(client, user, PASSWORD, "/")
     assert signed.status_code == 303, signed.text
     home = client.get("/")
     meta = CSRF_META.search(home.text)
@@ -141,20 +142,19 @@ def test_a_page_without_a_session_sends_to_the_sign_in_page(world: World, path: 
 
 def test_a_wrong_password_is_refused_with_401_and_no_cookie(world: World) -> None:
     client = TestClient(world.app)
-    response = client.post("/signin", data={"user": "rita", "password": "not the password", "next": "/queue"})
+    response = post_signin(client, "rita", "not the password", "/queue")
     assert response.status_code == 401
     assert "wrong user name or password" in response.text
-    assert "set-cookie" not in response.headers
+    assert "fwtriage_session" not in response.headers.get("set-cookie", "")
     assert 'name="next" value="/queue"' in response.text
 
 
 def test_signing_in_sets_an_http_only_strict_cookie_and_goes_to_next(world: World) -> None:
     client = TestClient(world.app)
-    response = client.post("/signin", data={"user": "rita", "password": PASSWORD, "next": "/submissions?verdict=clean"},
-                           follow_redirects=False)
+    response = post_signin(client, "rita", PASSWORD, "/submissions?verdict=clean")
     assert response.status_code == 303
     assert response.headers["location"] == "/submissions?verdict=clean"
-    cookie = response.headers["set-cookie"].lower()
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("fwtriage_session=")).lower()
     assert cookie.startswith("fwtriage_session=")
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
     assert f"max-age={int(Service().session_hours * 3600)}" in cookie
@@ -165,10 +165,21 @@ def test_signing_in_sets_an_http_only_strict_cookie_and_goes_to_next(world: Worl
     assert page.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self';")
 
 
+def test_a_sign_in_posted_from_elsewhere_is_refused(world: World) -> None:
+    """Login CSRF: a form posted by another site carries neither the sign-in cookie nor its token."""
+    client = TestClient(world.app)
+    forged = client.post("/signin", data={"user": "rita", "password": PASSWORD}, follow_redirects=False)
+    assert forged.status_code == 403 and "did not come from this site" in forged.text
+    assert "fwtriage_session" not in forged.headers.get("set-cookie", "")
+    client.get("/signin")  # a cookie of its own, but the wrong token
+    wrong = client.post("/signin", data={"user": "rita", "password": PASSWORD, "signin_token": "guess"},
+                        follow_redirects=False)
+    assert wrong.status_code == 403
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"])
 def test_next_never_leaves_the_site(world: World, target: str) -> None:
-    response = TestClient(world.app).post("/signin", data={"user": "rita", "password": PASSWORD, "next": target},
-                                          follow_redirects=False)
+    response = post_signin(TestClient(world.app), "rita", PASSWORD, target)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 

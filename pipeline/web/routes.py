@@ -9,7 +9,9 @@ decide by ``pipeline.review``; the routes here check a page's role, parse, call,
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -50,6 +52,9 @@ SEARCH_FILTERS = ("case", "exhibit", "verdict", "state", "review_status", "lab",
                   "sha256", "text")
 WHOLE_NUMBERS = frozenset({"min_score", "max_score", "offset"})
 WRONG_SIGN_IN = "wrong user name or password"
+STALE_SIGN_IN = "the sign-in form has expired or did not come from this site: sign in again"
+SIGNIN_COOKIE = "fwtriage_signin"
+SIGNIN_FORM_SECONDS = 3600
 FormField = Annotated[str, Form()]
 
 
@@ -96,27 +101,45 @@ def local_path(target: str) -> str:
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
+def _signin_form(request: Request, status: int = 200, *, next_path: str = "/", user: str = "",
+                 error: str | None = None) -> Response:
+    """The sign-in form with a fresh login-CSRF token, in the form and in a cookie only this site can set.
+
+    Why a token before any session: a page elsewhere could otherwise post the form with the attacker's own
+    credentials and have a reviewer unknowingly work, and decide, inside the attacker's account.
+    """
+    token = secrets.token_urlsafe(32)
+    response = render(request, "signin.html.j2", None, status, next_path=local_path(next_path), user=user,
+                      error=error, signin_token=token)
+    response.set_cookie(SIGNIN_COOKIE, token, max_age=SIGNIN_FORM_SECONDS, path="/signin",
+                        secure=_services(request).service.secure_cookies, httponly=True, samesite="strict")
+    return response
+
+
 @router.get("/signin")
 def signin_page(request: Request, next_path: Annotated[str, Query(alias="next")] = "/") -> Response:
     if current_session(request) is not None:
         return RedirectResponse(local_path(next_path), 303)
-    return render(request, "signin.html.j2", None, next_path=local_path(next_path), user="", error=None)
+    return _signin_form(request, next_path=next_path)
 
 
 @router.post("/signin")
-def sign_in(request: Request, user: FormField = "", password: FormField = "",
+def sign_in(request: Request, user: FormField = "", password: FormField = "", signin_token: FormField = "",
             next_path: Annotated[str, Form(alias="next")] = "/") -> Response:
     services = _services(request)
+    expected = request.cookies.get(SIGNIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(signin_token.encode(), expected.encode()):
+        return _signin_form(request, 403, next_path=next_path, user=user, error=STALE_SIGN_IN)
     attempts = (client_key(request), f"user:{user.strip().lower()}")
     services.throttle.check(*attempts)
     session = services.signin.sign_in(user, password, client=request.client.host if request.client else "")
     if session is None:
         services.throttle.failed(*attempts)
-        return render(request, "signin.html.j2", None, 401, next_path=local_path(next_path), user=user,
-                      error=WRONG_SIGN_IN)
+        return _signin_form(request, 401, next_path=next_path, user=user, error=WRONG_SIGN_IN)
     response = RedirectResponse(local_path(next_path), 303)
     response.set_cookie(SESSION_COOKIE, session.secret, max_age=int(services.service.session_hours * 3600), path="/",
                         secure=services.service.secure_cookies, httponly=True, samesite="strict")
+    response.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return response
 
 
