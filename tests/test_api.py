@@ -96,6 +96,9 @@ def test_several_files_at_once_become_several_submissions(client: TestClient, pe
 
 
 def test_too_large_an_upload_is_refused_and_nothing_is_kept(client: TestClient, people: dict[str, Person]) -> None:
+    """An upload one byte over the size limit.
+
+    Outcome: 413 as soon as the limit is passed; nothing kept in the store and no submission recorded."""
     response = upload(client, people["alpha-intake"], [("big.bin", b"\0" * ((1 << 20) + 1))])
     assert response.status_code == 413
     assert "larger than 1048576 bytes" in response.json()["error"]["message"]
@@ -112,6 +115,9 @@ def test_too_large_an_upload_is_refused_and_nothing_is_kept(client: TestClient, 
 ])
 def test_malformed_metadata_is_a_422_and_nothing_is_recorded(client: TestClient, people: dict[str, Person],
                                                              fields: dict[str, str], problem: str) -> None:
+    """Malformed case metadata (unknown field, NUL, bidi override, 201 characters).
+
+    Outcome: 422 naming the field and the problem; nothing recorded."""
     response = upload(client, people["alpha-intake"], [("x.bin", b"image")], **fields)
     assert response.status_code == 422
     assert problem in response.json()["error"]["message"]
@@ -130,6 +136,9 @@ def test_an_upload_without_a_file_or_not_multipart_is_refused(client: TestClient
 
 
 def test_a_hostile_file_name_is_stored_as_a_plain_name(client: TestClient, people: dict[str, Person]) -> None:
+    """An upload file name with a path, HTML and a control character.
+
+    Outcome: stored as its last component, without separators or control characters."""
     response = upload(client, people["alpha-intake"], [("../../etc/<script>x</script>\x07.bin", b"image")])
     [created] = response.json()["submissions"]
     assert "/" not in created["filename"] and "\x07" not in created["filename"]

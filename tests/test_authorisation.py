@@ -118,6 +118,11 @@ def _no_beta_data(response: Any, route: str, beta: SubmissionRecord) -> None:
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("route", API_RULES)
 def test_api_authorisation(matrix: tuple, route: str, caller: str) -> None:
+    """Every API route, for every kind of caller.
+
+    Outcome: anonymous callers and revoked tokens get 401 on every API route; another lab's submission answers 404
+    and shows in no listing; each role reaches only its routes.
+    """
     client, people, revoked, beta, report = matrix
     special = {"anonymous": {}, "revoked": {"Authorization": f"Bearer {revoked}"}}
     headers = special[caller] if caller in special else people[caller].headers
@@ -140,7 +145,11 @@ def test_api_authorisation(matrix: tuple, route: str, caller: str) -> None:
 @pytest.mark.parametrize("caller", ("anonymous", *PEOPLE))
 @pytest.mark.parametrize("route", WEB_RULES)
 def test_web_authorisation(matrix: tuple, route: str, caller: str) -> None:
-    """The pages, each caller with its own browser session (and its CSRF token on every form)."""
+    """The pages, each caller with its own browser session (and its CSRF token on every form).
+
+    Outcome: without a session every page sends to the sign-in page; another lab's submission answers 404; each
+    role reaches only its pages.
+    """
     client, people, _, beta, report = matrix
     services = client.app.state.services
     session = None if caller == "anonymous" else services.signin.sign_in(caller, PASSWORD)

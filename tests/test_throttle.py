@@ -61,6 +61,9 @@ def people(client: TestClient) -> dict[str, Person]:
 
 def test_guessing_tokens_is_stopped_and_good_tokens_from_elsewhere_still_work(client: TestClient,
                                                                               people: dict[str, Person]) -> None:
+    """API tokens guessed from one address.
+
+    Outcome: 429 with Retry-After after 5 failures in the window (10 by default); other addresses unaffected."""
     guesses = [client.get("/api/v1/me", headers={"Authorization": f"Bearer fwt_guess{n}"}).status_code
                for n in range(7)]
     assert guesses == [401] * 5 + [429] * 2
@@ -73,6 +76,9 @@ def test_guessing_tokens_is_stopped_and_good_tokens_from_elsewhere_still_work(cl
 
 def test_guessing_a_password_is_stopped_for_that_user_from_any_address(client: TestClient,
                                                                        people: dict[str, Person]) -> None:
+    """One user's password guessed from many addresses.
+
+    Outcome: 429 for that user name after the budget, even with the right password; other users unaffected."""
     def sign_in(password: str, address: str) -> int:
         browser = TestClient(client.app, client=(address, 40000), follow_redirects=False)
         return post_signin(browser, "alpha-reviewer", password).status_code

@@ -225,6 +225,9 @@ def test_limit_plus_one_is_refused_with_nothing_stored(client: TestClient, store
 
 
 def test_declared_length_over_the_limits_is_refused_before_reading(store: WatchedStore) -> None:
+    """A Content-Length over the limits.
+
+    Outcome: 413 before a byte of the body is read."""
     limits = UploadLimits(file_bytes=LIMIT, files=2)
     app = CountingReceive(make_app(store, limits))
     response = TestClient(app).post("/submissions", content=body(part("files", b"tiny", "t.bin")),
@@ -246,6 +249,9 @@ def test_not_a_multipart_body_is_malformed(client: TestClient, content_type: str
 
 
 def test_truncated_body_is_malformed_and_leaves_nothing(client: TestClient, store: WatchedStore) -> None:
+    """A body cut before its closing boundary.
+
+    Outcome: 400; no blob and no temporary file left."""
     truncated = part("case", b"K-1") + part("files", b"half an image", "cut.bin")[:-5]
     response = client.post("/submissions", content=truncated, headers={"content-type": MULTIPART})
     assert response.status_code == 400

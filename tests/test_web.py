@@ -1,4 +1,4 @@
-"""The reviewers' pages through FastAPI's TestClient: signing in and the session cookie, the role of each page and
+"""The reviewers' pages: signing in and the session cookie, the role of each page and
 the lab scope, the review forms and their CSRF field, audited report reads, hostile names escaped, the fleet view.
 
 Submissions are recorded straight into the database with the report of a real scan of a bundled sample (none goes
@@ -166,7 +166,10 @@ def test_signing_in_sets_an_http_only_strict_cookie_and_goes_to_next(world: Worl
 
 
 def test_a_sign_in_posted_from_elsewhere_is_refused(world: World) -> None:
-    """Login CSRF: a form posted by another site carries neither the sign-in cookie nor its token."""
+    """Login CSRF: a form posted by another site carries neither the sign-in cookie nor its token.
+
+    Outcome: 403 and no session without the sign-in form's own token and cookie.
+    """
     client = TestClient(world.app)
     forged = client.post("/signin", data={"user": "rita", "password": PASSWORD}, follow_redirects=False)
     assert forged.status_code == 403 and "did not come from this site" in forged.text
@@ -179,6 +182,9 @@ def test_a_sign_in_posted_from_elsewhere_is_refused(world: World) -> None:
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"])
 def test_next_never_leaves_the_site(world: World, target: str) -> None:
+    """An open redirect through the sign-in page's next parameter.
+
+    Outcome: a target off the site is replaced by /."""
     response = post_signin(TestClient(world.app), "rita", PASSWORD, target)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
@@ -290,6 +296,9 @@ def test_the_review_forms_record_decisions_verdict_and_sign_off(world: World, re
 
 
 def test_a_form_post_without_the_session_csrf_token_is_refused(world: World, reports: Callable) -> None:
+    """A review form posted without, or with a wrong, CSRF token.
+
+    Outcome: 403; nothing recorded."""
     report = reports(BACKDOOR)
     submitted = world.submit(report, "north")
     rita = browser(world, "rita")
@@ -324,6 +333,9 @@ def test_a_submission_in_progress_shows_a_live_progress_bar(world: World, report
 
 
 def test_a_hostile_file_name_is_escaped_on_every_page(world: World, reports: Callable) -> None:
+    """A file name that is HTML/JS (<script>) shown in the queue and the submission page.
+
+    Outcome: escaped text everywhere, no tag."""
     submitted = world.submit(reports(BACKDOOR), "north", filename=HOSTILE)
     rita = browser(world, "rita")
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;.bin"

@@ -1,0 +1,1 @@
+"""The hostile corpus: inputs built at test time to escape, hang or blind the unpacker, the analyzers and the report."""
