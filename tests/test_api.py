@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from pipeline.api.app import create_app
 from pipeline.api.routes import router as api_router
@@ -264,3 +265,27 @@ def test_openapi_documents_every_api_route(client: TestClient) -> None:
     served = {(method, f"/api/v1{route.path}") for route in api_router.routes for method in route.methods}
     assert served <= documented and len(served) == 15
     assert client.get("/docs").status_code == 200
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient, people: dict[str, Person],
+                                                   reports: dict[str, dict]) -> None:
+    """Security headers on JSON, pages, errors and the report.
+
+    Outcome: every answer forbids framing, sniffing and caching and sends no referrer; pages allow scripts from the
+    site only (no inline script); the HTML report keeps its own stricter policy (its one script by hash).
+    """
+    record = finished(client.app.state.services.database, reports[BACKDOOR], people["beta-intake"].lab_id)
+    headers = people["beta-intake"].headers
+    answers = {"json": client.get("/api/v1/me", headers=headers), "error": client.get("/api/v1/submissions"),
+               "page": client.get("/signin"),
+               "report": client.get(f"/api/v1/submissions/{record.id}/report.html", headers=headers)}
+    for name, answer in answers.items():
+        assert answer.headers["x-frame-options"] == "DENY", name
+        assert answer.headers["x-content-type-options"] == "nosniff", name
+        assert answer.headers["referrer-policy"] == "no-referrer", name
+        assert answer.headers["cache-control"] == "no-store", name
+    assert "script-src 'self'" in answers["page"].headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in answers["page"].headers["content-security-policy"]
+    report_policy = answers["report"].headers["content-security-policy"]
+    assert report_policy.startswith("default-src 'none'") and "script-src 'sha256-" in report_policy
+    assert f'content="{escape(report_policy)}"' in answers["report"].text  # the same as the file's own <meta>
