@@ -53,6 +53,8 @@ class OutputNote:
     note: str
     kind: NoteKind
 
+SHOWN_NAME = 512  # characters of an unsafe member name quoted in its note
+
 
 class _MemberWriter:
     """Wraps a blob writer with the quota and ratio checks of one member."""
@@ -110,6 +112,8 @@ class Output:
         safe = sanitise_member_name(raw, rooted=self._rooted)
         if safe.changed:
             shown = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+            if len(shown) > SHOWN_NAME:  # a 64 KiB name times 200,000 members must not become gigabytes of notes
+                shown = f"{shown[:SHOWN_NAME]}… ({len(shown)} characters)"
             self.note(safe.path, f"unsafe member name {shown!r} recorded as {safe.path!r}",
                       NoteKind.UNSAFE_NAME)
         return safe.path

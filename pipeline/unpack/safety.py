@@ -58,24 +58,46 @@ def sanitise_member_name(raw: str | bytes, *, rooted: bool) -> SanitisedName:
     """Turn an archive or filesystem member name into a safe relative path.
 
     Splits on ``/`` and ``\\`` (a Windows-made archive may use either), drops
-    empty, ``.`` and ``..`` parts, removes control characters and NUL, and
-    caps lengths. ``rooted`` names (filesystem paths) are shown with a leading
-    ``/``; it is cosmetic: nothing is ever written under these names.
+    empty, ``.`` and ``..`` parts (and parts that only look like them: fullwidth
+    or leader dots, dots under combining marks), turns look-alikes of a slash
+    into ``_``, removes control characters and NUL, and caps lengths.
+    ``rooted`` names (filesystem paths) are shown with a leading ``/``; it is
+    cosmetic: nothing is ever written under these names.
     """
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
     parts: list[str] = []
     for part in text.replace("\\", "/").split("/"):
-        cleaned = "".join(ch for ch in part if unicodedata.category(ch)[0] != "C")
-        cleaned = cleaned.strip()
-        if cleaned in ("", ".", ".."):
+        ascii_only = part.isascii()
+        cleaned = "".join(ch if ascii_only else _unconfused(ch) for ch in part
+                          if unicodedata.category(ch)[0] != "C").strip()
+        if cleaned in ("", ".", "..") or (not ascii_only and _skeleton(cleaned) in (".", "..")):
             continue
         parts.append(cleaned.encode()[:MAX_COMPONENT].decode("utf-8", "ignore"))
-    joined = "/".join(parts)[:MAX_NAME] or "_unnamed"
+    joined = "/".join(parts)
+    capped = len(joined) > MAX_NAME
+    joined = joined[:MAX_NAME].rstrip("/") or "_unnamed"
     naive = [part for part in text.split("/") if part not in ("", ".")]
     lossy = isinstance(raw, bytes) and text.encode() != raw
-    changed = lossy or parts != naive or (not rooted and text.startswith("/"))
+    changed = lossy or capped or parts != naive or (not rooted and text.startswith("/"))
     return SanitisedName(path="/" + joined if rooted else joined, changed=changed)
+
+
+# Characters a reader takes for a path separator although no system splits on them.
+_SEPARATOR_LOOKALIKES = frozenset("\u2044\u2215\u2216\u2571\u2572\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c")
+
+
+def _unconfused(ch: str) -> str:
+    """``_`` for a look-alike of ``/`` or ``\\`` (U+2215 DIVISION SLASH...): ``..∕..∕etc`` must not read as a path."""
+    if ch in _SEPARATOR_LOOKALIKES or (not ch.isascii() and "/" in unicodedata.normalize("NFKC", ch)):
+        return "_"
+    return ch
+
+
+def _skeleton(part: str) -> str:
+    """What a component looks like: combining marks dropped, compatibility forms folded (``．．`` is ``..``)."""
+    bare = "".join(ch for ch in part if unicodedata.category(ch) not in ("Mn", "Me"))
+    return unicodedata.normalize("NFKC", bare)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pipeline.unpack.output import Output
 NEWC, CRC, ODC = b"070701", b"070702", b"070707"
 BINARY_LE, BINARY_BE = b"\xc7\x71", b"\x71\xc7"
 TRAILER = b"TRAILER!!!"
-MAX_NAME = 4096
+MAX_NAME = 1 << 16  # a name is sanitised and capped later; a long one is no reason to stop the archive
 BLOCK = 512  # cpio pads the archive to this
 NEWC_SIZE, ODC_SIZE, BINARY_SIZE = 110, 76, 26
 
