@@ -67,6 +67,46 @@ class Limits:
         )
 
 
+ISOLATIONS = ("subprocess", "in-process")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How one image's readers are kept from hurting the worker that runs them (``FWTRIAGE_ISOLATION`` and
+    ``FWTRIAGE_READER_*``).
+
+    ``subprocess`` (the default) unpacks each image in a child process bounded by ``memory`` (address space;
+    never below ``Limits.tool_memory``, which the external tools it starts inherit as a ceiling), ``cpu_seconds``
+    and ``wall_seconds``: a reader that allocates without end, crashes in C or never returns kills that child,
+    and the worker records why in the report. ``in-process`` unpacks in the worker itself, for stepping through
+    a reader in a debugger. The wall-clock default stays under the fleet's unpack task limit, so the child is
+    stopped and the reason recorded before Celery would stop the task. Neither mode changes what a tree holds,
+    which is why the isolation is no part of the extraction's configuration digest.
+    """
+
+    mode: str = "subprocess"
+    memory: int = 4 * GIB
+    cpu_seconds: int = 3000
+    wall_seconds: float = 3000.0
+
+    @property
+    def in_process(self) -> bool:
+        return self.mode == "in-process"
+
+    @classmethod
+    def from_env(cls) -> Isolation:
+        d = cls()
+        mode = os.environ.get("FWTRIAGE_ISOLATION") or d.mode
+        if mode not in ISOLATIONS:
+            raise ValueError(f"FWTRIAGE_ISOLATION must be one of {', '.join(ISOLATIONS)}, got {mode!r}")
+        return cls(
+            mode=mode,
+            memory=_env_int("FWTRIAGE_READER_MEMORY", d.memory),
+            cpu_seconds=_env_int("FWTRIAGE_READER_CPU_SECONDS", d.cpu_seconds),
+            wall_seconds=_env_float("FWTRIAGE_READER_SECONDS", d.wall_seconds),
+        )
+
+
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 
 
@@ -115,6 +155,7 @@ class Settings:
     home: Path = field(default_factory=lambda: Path("fwtriage-data"))
     limits: Limits = field(default_factory=Limits)
     db_url: str | None = None  # FWTRIAGE_DB_URL (PostgreSQL in a deployment); None: SQLite under home
+    isolation: Isolation = field(default_factory=Isolation)
 
     @property
     def store_dir(self) -> Path:
@@ -130,6 +171,7 @@ class Settings:
             home=Path(os.environ.get("FWTRIAGE_HOME", "fwtriage-data")).absolute(),
             limits=Limits.from_env(),
             db_url=os.environ.get("FWTRIAGE_DB_URL") or None,
+            isolation=Isolation.from_env(),
         )
 
 

@@ -213,6 +213,18 @@ class ExtractionTree:
             notes=[replace(n, path=moved(n.path)) for n in self.notes],
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractionTree:
+        """The inverse of ``to_dict`` (a tree crossing a process boundary as JSON)."""
+        return cls(
+            image_sha256=data["image_sha256"],
+            artifacts=[Artifact.from_dict(a) for a in data["tree"]],
+            errors=[ExtractionIssue.from_dict(e) for e in data["errors"]],
+            notes=[ExtractionNote.from_dict(n) for n in data["notes"]],
+            platform=Platform(**data["platform"]),
+            coverage=Coverage(**data["coverage"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "image_sha256": self.image_sha256,

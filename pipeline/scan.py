@@ -28,12 +28,14 @@ from pipeline.analyze.runner import Analysis, AnalysisIssue, ResultCache, analyz
 from pipeline.config import Detection, Settings
 from pipeline.db import Database, SubmissionRecord, SubmissionState
 from pipeline.ingest import CaseMetadata, ingest, verify_custody
-from pipeline.model import Artifact, ArtifactKind, ExtractionIssue, ExtractionTree, IssueKind, Submission
+from pipeline.model import Artifact, ExtractionTree, IssueKind, Submission
 from pipeline.report.build import build_report
 from pipeline.report.html import render_html
+from pipeline.report.method import isolation_in_force
 from pipeline.store import BlobStore
 from pipeline.triage import Triage, correlate_analysis
 from pipeline.unpack import unpack
+from pipeline.unpack.isolation import UnpackerRaised, UnpackJob, tree_of_failure, unpack_in_child
 
 
 class Stage(StrEnum):
@@ -75,30 +77,39 @@ class ScanOutcome:
         return self.report["verdict"]
 
 
-def _internal(stage: Stage, exc: Exception) -> str:
-    return f"internal error in the {stage} stage: {type(exc).__name__}: {exc}"
+def _internal(stage: Stage, error: str) -> str:
+    return f"internal error in the {stage} stage: {error}"
 
 
-def _tree_after_failure(submission: Submission, error: str) -> ExtractionTree:
-    """The tree of an image the unpacker broke on: the image alone, and the reason it was not covered."""
-    root = Artifact(0, None, (submission.filename,), submission.sha256, submission.size, ArtifactKind.IMAGE, 0)
-    issue = ExtractionIssue(submission.filename, error, IssueKind.FAILURE)
-    return ExtractionTree(submission.sha256, [root], [issue])
+def _described(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def unpack_guarded(submission: Submission, store: BlobStore, settings: Settings, progress: StageProgress,
                    failures: list[str]) -> ExtractionTree:
-    """Unpack the stored image; an unexpected exception becomes the tree's failure (and one of ``failures``)."""
+    """Unpack the stored image under the configured isolation (``settings.isolation``); an unexpected
+    exception becomes the tree's failure (and one of ``failures``).
+
+    In a child process (the default), what a hostile image does to the readers (memory, crash, endless loop)
+    comes back as the tree's own extraction issue; only the walker's own exceptions are internal errors.
+    """
+    job = UnpackJob(store.path(submission.sha256), submission.filename, submission.sha256, submission.size)
+
     def advance(artifact: Artifact, budget: Any) -> None:
         progress(Stage.UNPACK, budget.written_files, None, artifact.lineage_path)
 
     progress(Stage.UNPACK, 0, None, submission.filename)
     try:
-        return unpack(store.path(submission.sha256), store=store, settings=settings, progress=advance,
-                      name=submission.filename, stored_sha256=submission.sha256)
+        if settings.isolation.in_process:
+            return unpack(job.image, store=store, settings=settings, progress=advance, name=job.name,
+                          stored_sha256=job.sha256)
+        return unpack_in_child(job, store, settings,
+                               lambda done, detail: progress(Stage.UNPACK, done, None, detail))
+    except UnpackerRaised as exc:
+        failures.append(_internal(Stage.UNPACK, str(exc)))
     except Exception as exc:  # the submission must still get its report
-        failures.append(_internal(Stage.UNPACK, exc))
-        return _tree_after_failure(submission, failures[-1])
+        failures.append(_internal(Stage.UNPACK, _described(exc)))
+    return tree_of_failure(job, failures[-1], IssueKind.FAILURE)
 
 
 def _analyze(tree: ExtractionTree, store: BlobStore, progress: StageProgress, failures: list[str],
@@ -108,7 +119,7 @@ def _analyze(tree: ExtractionTree, store: BlobStore, progress: StageProgress, fa
         return analyze_tree(tree, store, progress=lambda done, total: progress(Stage.ANALYZE, done, total, ""),
                             cache=cache)
     except Exception as exc:
-        failures.append(_internal(Stage.ANALYZE, exc))
+        failures.append(_internal(Stage.ANALYZE, _described(exc)))
         return Analysis(issues=[AnalysisIssue(tree.image_sha256, tree.root.lineage_path, "all", failures[-1])])
 
 
@@ -192,13 +203,19 @@ def extraction_of_image(submission: Submission, store: BlobStore, settings: Sett
 
 
 def triage_report(submission: Submission, tree: ExtractionTree, analysis: Analysis, store: BlobStore,
-                  detection: Detection, progress: StageProgress, lab: str | None) -> dict[str, Any]:
-    """Correlate an analysed tree and build its report (the stored original re-hashed for the custody part)."""
+                  detection: Detection, progress: StageProgress, lab: str | None,
+                  settings: Settings | None = None) -> dict[str, Any]:
+    """Correlate an analysed tree and build its report (the stored original re-hashed for the custody part).
+
+    The isolation the report states is that of ``settings``, else of the environment: a fleet's report step
+    runs on a worker of the same deployment as the one that unpacked.
+    """
     progress(Stage.CORRELATE, 0, None, "")
     correlation = correlate_analysis(tree, analysis, detection)
     progress(Stage.REPORT, 0, None, "")
+    settings = settings or Settings.from_env()
     return build_report(submission, Triage(tree, analysis, correlation), verify_custody(store, submission),
-                        ruleset(detection), lab=lab)
+                        ruleset(detection), lab=lab, isolation=isolation_in_force(settings.isolation, settings.limits))
 
 
 def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, settings: Settings,
@@ -207,7 +224,7 @@ def _triage_and_report(submission: Submission, out_dir: Path, store: BlobStore, 
     failures: list[str] = []
     tree = extraction_of_image(submission, store, settings, progress, failures, database)
     analysis = _analyze(tree, store, progress, failures, database)
-    report = triage_report(submission, tree, analysis, store, detection, progress, lab)
+    report = triage_report(submission, tree, analysis, store, detection, progress, lab, settings)
     files = write_report_files(report, out_dir, pdf)
     return ScanOutcome(submission, report, out_dir, files, failures)
 

@@ -135,7 +135,8 @@ def test_an_internal_failure_exits_1_with_one_line_and_still_writes_the_report(t
     def broken_unpacker(*args: object, **kwargs: object) -> None:
         raise RuntimeError("unexpected structure")
 
-    monkeypatch.setattr(pipeline.scan, "unpack", broken_unpacker)
+    monkeypatch.setattr(pipeline.scan, "unpack", broken_unpacker)  # in this process: no child to isolate it in
+    monkeypatch.setenv("FWTRIAGE_ISOLATION", "in-process")
     monkeypatch.setenv("FWTRIAGE_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(sys, "argv", ["fwtriage", "scan", str(SAMPLES_OUT / "rootfs.cramfs"), "--out",
                                       str(tmp_path / "out")])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import pipeline.scan
-from pipeline.config import Detection, Limits, Settings
+from pipeline.config import Detection, Isolation, Limits, Settings
 from pipeline.db import Database
 from pipeline.ingest import CaseMetadata, ImageUnreadable
 from pipeline.report.build import DIGESTED, report_digest
@@ -87,8 +87,8 @@ def test_a_stage_that_breaks_still_yields_an_incomplete_report(tmp_path: Path, m
     def broken_unpacker(*args: object, **kwargs: object) -> None:
         raise RuntimeError("unexpected structure")
 
-    monkeypatch.setattr(pipeline.scan, "unpack", broken_unpacker)
-    settings = Settings(home=tmp_path / "home", limits=Limits())
+    monkeypatch.setattr(pipeline.scan, "unpack", broken_unpacker)  # in this process: no child to isolate it in
+    settings = Settings(home=tmp_path / "home", limits=Limits(), isolation=Isolation(mode="in-process"))
     outcome = scan_image(ScanRequest(SAMPLES / "linux-rootfs-backdoor.squashfs"), tmp_path / "out",
                          store=LocalBlobStore(settings.store_dir), settings=settings, detection=Detection())
     assert outcome.internal_errors == ["internal error in the unpack stage: RuntimeError: unexpected structure"]

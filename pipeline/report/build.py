@@ -105,8 +105,13 @@ def report_digest(report: dict[str, Any]) -> str:
 
 
 def build_report(submission: Submission, result: Triage, custody: Custody, rules: Ruleset,
-                 lab: str | None = None, review: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole report of one submission; ``report_digest`` filled last, over the result part."""
+                 lab: str | None = None, review: dict[str, Any] | None = None,
+                 isolation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole report of one submission; ``report_digest`` filled last, over the result part.
+
+    ``isolation`` (``method.isolation_in_force``) says how the image was kept from the worker; it describes the
+    machine, not the image, so like the record it stays out of the digest.
+    """
     tree = result.tree
     report: dict[str, Any] = {
         "schema": SCHEMA_ID,
@@ -123,6 +128,7 @@ def build_report(submission: Submission, result: Triage, custody: Custody, rules
         "endpoints": result.correlation.endpoints,
         "findings": findings_of(result),
         "limits": limits_of(rules),
+        "isolation": isolation,
         "review": review,
     }
     for behaviour in report["behaviours"]:

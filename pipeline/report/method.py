@@ -13,9 +13,12 @@ import functools
 import importlib.metadata
 import inspect
 import platform
+from typing import Any
 
 from pipeline import __version__
 from pipeline.analyze.registry import analyzer_classes
+from pipeline.config import Isolation, Limits
+from pipeline.unpack.safety import bubblewrap_available
 
 _LIMITS_HEADING = "Known limitations"
 # Libraries whose version changes what is found; the distribution name as pip knows it.
@@ -38,6 +41,20 @@ def tool_versions(ruleset_digest: str) -> dict[str, object]:
     tools["ruleset_digest"] = ruleset_digest
     tools["analyzers"] = {cls.name: cls.version for cls in analyzer_classes()}
     return tools
+
+
+def isolation_in_force(isolation: Isolation, limits: Limits) -> dict[str, Any]:
+    """The report's ``isolation`` block: how the image's readers and external extractors were confined.
+
+    A hostile image is an attack on the lab's machine as much as evidence; a report says what stood between
+    them, so a reader of it knows whether a crash or a runaway reader could have touched the worker.
+    """
+    bounds: dict[str, Any] = {"tool_memory": limits.tool_memory, "extractor_seconds": limits.extractor_seconds}
+    if not isolation.in_process:
+        bounds.update(reader_memory=max(isolation.memory, limits.tool_memory),
+                      reader_cpu_seconds=isolation.cpu_seconds, reader_wall_seconds=isolation.wall_seconds)
+    return {"readers": isolation.mode, "extractors": "bubblewrap" if bubblewrap_available() else "rlimits only",
+            "limits": bounds}
 
 
 def known_limitations(docstring: str | None) -> str:

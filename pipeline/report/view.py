@@ -34,6 +34,16 @@ COVERAGE_PARTS = (
 )
 
 
+# The isolation block's limits in a reviewer's words, and how each value reads.
+ISOLATION_LIMITS = (
+    ("reader_memory", "memory (address space) of the unpacking process", "bytes"),
+    ("reader_cpu_seconds", "CPU time of the unpacking process", "seconds"),
+    ("reader_wall_seconds", "wall-clock time of the unpacking process", "seconds"),
+    ("tool_memory", "memory (address space) of each external extractor", "bytes"),
+    ("extractor_seconds", "time of each extractor on one container", "seconds"),
+)
+
+
 @dataclass(frozen=True)
 class CoveragePart:
     name: str
@@ -96,6 +106,23 @@ def coverage_parts(coverage: Mapping[str, int]) -> list[CoveragePart]:
     total = coverage.get("bytes", 0)
     return [CoveragePart(name, coverage.get(name, 0), 100.0 * coverage.get(name, 0) / total if total else 0.0,
                          meaning) for name, meaning in COVERAGE_PARTS]
+
+
+def isolation_rows(isolation: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The Method section's isolation table: how readers and extractors were confined, then each limit."""
+    if not isolation:
+        return []
+    readers = isolation.get("readers")
+    rows = [("format readers (Python)", "in a child process with its own limits" if readers == "subprocess"
+             else f"{readers}: in the worker process itself, without limits of their own"),
+            ("external extractors", "under bubblewrap (no network, read-only system, own work directory) and rlimits"
+             if isolation.get("extractors") == "bubblewrap" else f"{isolation.get('extractors')}: no sandbox")]
+    limits = isolation.get("limits") or {}
+    for key, label, unit in ISOLATION_LIMITS:
+        if key in limits:
+            value = limits[key]
+            rows.append((label, f"{value / (1 << 20):,.0f} MiB" if unit == "bytes" else f"{value:,g} s"))
+    return rows
 
 
 def finding_groups(findings: Iterable[Mapping[str, Any]]) -> list[FindingGroup]:
@@ -188,6 +215,7 @@ class ReportView:
     named_endpoints: set[str]
     findings_anchors: dict[str, str]
     analyzer_purposes: dict[str, str]
+    isolation: list[tuple[str, str]]
 
 
 def report_view(report: Report, tree_cap: int = TREE_NODE_CAP) -> ReportView:
@@ -202,4 +230,5 @@ def report_view(report: Report, tree_cap: int = TREE_NODE_CAP) -> ReportView:
         named_endpoints={e for b in report.get("behaviours") or [] for e in b["endpoints"]},
         findings_anchors=anchors,
         analyzer_purposes={a["name"]: a.get("purpose", "") for a in (report.get("limits") or {}).get("analyzers", [])},
+        isolation=isolation_rows(report.get("isolation")),
     )

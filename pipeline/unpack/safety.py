@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import resource
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from pipeline.model import IssueKind
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_LIBC = ctypes.CDLL(None, use_errno=True)
 MAX_COMPONENT = 255
 MAX_NAME = 4096
 
@@ -176,10 +179,14 @@ def _bwrap_args(work_dir: Path) -> list[str]:
 
 
 def _limit_child(cpu_seconds: int, memory: int, file_size: int) -> None:
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    """In the tool's process, before it runs: its rlimits (never above those it inherits: the unpacking child is
+    confined too) and death with its parent, so a tool outlives no unpacking child that was killed."""
+    for which, value in ((resource.RLIMIT_CPU, cpu_seconds), (resource.RLIMIT_AS, memory),
+                         (resource.RLIMIT_FSIZE, file_size), (resource.RLIMIT_CORE, 0)):
+        _, hard = resource.getrlimit(which)
+        capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (capped, capped))
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def run_tool(
