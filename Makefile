@@ -60,7 +60,7 @@ bench: samples
 FUZZ_SECONDS ?= 60
 fuzz: samples  # every parser of ours under atheris for FUZZ_SECONDS each; crashes saved in fuzz/crashes/
 	$(BIN)/pip install -q atheris
-	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) $(STAMPS) samples/out fwtriage-data $(DEMO_OUT) bench/out

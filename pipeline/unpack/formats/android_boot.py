@@ -33,6 +33,7 @@ VENDOR_MAGIC = b"VNDRBOOT"
 HEADER_READ = 4096
 V3_PAGE = 4096
 MAX_FRAGMENTS = 64
+VENDOR_HEADER_SIZES = {3: 2112, 4: 2128}  # past one 2048-byte page: it takes two, as unpack_bootimg counts
 FRAGMENT = struct.Struct("<III32s64s")  # size, offset, type, name, board id (16 words)
 
 
@@ -47,6 +48,7 @@ class Region:
 class Layout:
     """Where a boot image's regions are, and what its header says about itself."""
 
+    header_size: int = 1  # bytes of header; it fills whole pages before the first region
     regions: list[Region] = field(default_factory=list)
     end: int = 0
     header: dict[str, Any] = field(default_factory=dict)
@@ -55,7 +57,7 @@ class Layout:
 
     def append(self, name: str, size: int, page: int) -> None:
         if self.end == 0:
-            self.end = page  # the header occupies the first page
+            self.end = -(-self.header_size // page) * page
         if size:
             self.regions.append(Region(name, self.end, size))
         self.end += -(-size // page) * page
@@ -119,8 +121,8 @@ def _vendor_layout(raw: bytes) -> Layout:
     if version not in (3, 4):
         raise ValueError(f"unknown vendor boot header version {version}")
     page = _check_page(_u32(raw, 12))
-    layout = Layout(header={"header_version": version, "cmdline": _text(raw[28:2076]),
-                            "name": _text(raw[2080:2096])})
+    layout = Layout(header_size=VENDOR_HEADER_SIZES[version],
+                    header={"header_version": version, "cmdline": _text(raw[28:2076]), "name": _text(raw[2080:2096])})
     layout.append("vendor_ramdisk", _u32(raw, 24), page)
     layout.append("dtb", _u32(raw, 2100), page)
     if version == 4:

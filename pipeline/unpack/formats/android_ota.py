@@ -17,8 +17,9 @@ versions 1-4; range sets ``N,a,b,...`` of half-open block ranges) and
 Known limitations: incremental OTAs (``move``/``bsdiff``/``imgdiff``) need
 the device's current partition and are reported unsupported; when the
 ``new`` data is not used in block order and is brotli-compressed it is
-first spooled to a scratch file, refused beyond ``MAX_SCRATCH`` bytes;
-``compute_hash_tree`` is ignored (the verity tree is derived data).
+first spooled to a scratch file, refused beyond ``MAX_SCRATCH`` bytes or
+the image's remaining quota; ``compute_hash_tree`` is ignored (the verity
+tree is derived data).
 """
 
 from __future__ import annotations
@@ -151,7 +152,10 @@ class BrotliReader:
                 data = self._handle.read(READ)
                 if not data:
                     raise EOFError("brotli stream is truncated")
-            self._pending = self._decompressor.process(data, output_buffer_limit=CHUNK)
+            try:
+                self._pending = self._decompressor.process(data, output_buffer_limit=CHUNK)
+            except brotli.error as exc:  # not a ValueError: the Output would not record it as this member's
+                raise ValueError(f"new data is not valid brotli: {exc}") from None
         piece, self._pending = self._pending[:size], self._pending[size:]
         return piece
 
@@ -259,9 +263,11 @@ class AndroidOta(Format):
         positions = [s.data for s in segments if s.data is not None]
         if positions == sorted(positions):
             return NewData(reader, False, out.check_time)
-        if needed > MAX_SCRATCH:
+        # a genuine list writes each block once, so its image holds all of its new data: past the image's
+        # remaining quota, the image could not be written either, and the scratch file is not counted in it
+        if needed > MAX_SCRATCH or not out.fits(0, needed):
             out.error(f"new data used out of block order needs a {needed}-byte scratch file, beyond the "
-                      f"{MAX_SCRATCH}-byte limit", IssueKind.LIMIT)
+                      f"{MAX_SCRATCH}-byte limit or the image's remaining quota", IssueKind.LIMIT)
             return None
         scratch = source.work_dir / "new.dat"
         _spool(reader, scratch, needed, out.check_time)

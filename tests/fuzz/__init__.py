@@ -1,0 +1,1 @@
+"""Fuzzing of the parsers: hypothesis properties and the regressions the fuzzers found."""
