@@ -24,7 +24,7 @@ from pipeline.analyze.base import Target
 from pipeline.analyze.registry import analyzers as registered_analyzers
 from pipeline.analyze.runner import AnalysisIssue, analyze_targets, cache_keys, targets_of
 from pipeline.config import Detection, Settings
-from pipeline.db import Database, SubmissionState
+from pipeline.db import Database, SubmissionRecord, SubmissionState
 from pipeline.model import ExtractionTree
 from pipeline.scan import ProgressRecorder, StageProgress, extraction_of_image, triage_report
 from pipeline.store import BlobStore
@@ -108,12 +108,14 @@ def unpack_step(database: Database, store: BlobStore, settings: Settings, submis
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What one analysis batch did: analyzers run, results reused, failures recorded."""
+    """What one analysis batch did: analyzers run, results reused, failures recorded; ``last`` when it brought the
+    submission's analysed files to their total, so the report is due."""
 
     files: int
     calls: int
     reused: int
     issues: int
+    last: bool = False
 
     def to_dict(self) -> dict[str, int]:
         return {"files": self.files, "calls": self.calls, "reused": self.reused, "issues": self.issues}
@@ -133,9 +135,20 @@ def analyze_step(database: Database, submission_id: str, targets: Sequence[Targe
     analysis = analyze_targets(targets, cache=database, workers=1, deadline=deadline)
     database.record_analysis_issues(submission_id, [(i.sha256, i.path, i.analyzer, i.error)
                                                     for i in analysis.issues])
-    batch = hashlib.sha256("".join(target.sha256 for target in targets).encode()).hexdigest()
-    database.count_analysis(submission_id, analysis.calls, analysis.reused, len(targets), batch=batch)
-    return BatchOutcome(len(targets), analysis.calls, analysis.reused, len(analysis.issues))
+    counted = database.count_analysis(submission_id, analysis.calls, analysis.reused, len(targets),
+                                      batch=_batch_digest(targets))
+    return BatchOutcome(len(targets), analysis.calls, analysis.reused, len(analysis.issues), _analysed(counted))
+
+
+def _batch_digest(targets: Sequence[Target]) -> str:
+    """What names a batch in the database, so that one delivered again counts its files once."""
+    return hashlib.sha256("".join(target.sha256 for target in targets).encode()).hexdigest()
+
+
+def _analysed(record: SubmissionRecord) -> bool:
+    """Whether every file of the submission's tree has been through an analysis batch (the unpack step set the
+    total; each batch adds its files once, atomically, so exactly one batch sees the count reach it first)."""
+    return record.progress_done >= record.progress_total
 
 
 def record_out_of_time(database: Database, submission_id: str, targets: Sequence[Target], why: str) -> BatchOutcome:
@@ -147,7 +160,8 @@ def record_out_of_time(database: Database, submission_id: str, targets: Sequence
     issues = [(sha256, names[sha256], analyzer, f"not analysed: {why}")
               for (sha256, analyzer), key in keys.items() if key not in cached]
     database.record_analysis_issues(submission_id, issues)
-    return BatchOutcome(len(targets), 0, 0, len(issues))
+    counted = database.count_analysis(submission_id, 0, 0, len(targets), batch=_batch_digest(targets))
+    return BatchOutcome(len(targets), 0, 0, len(issues), _analysed(counted))
 
 
 def settled_by_the_cache(database: Database, store: BlobStore, submission_id: str, tree: ExtractionTree) -> bool:

@@ -26,6 +26,15 @@ class BlobCorrupted(Exception):
     """A stored blob no longer hashes to its name."""
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in chunks (constant memory whatever its size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class BlobWriter:
     """Streams bytes to a temporary file while hashing them."""
 
@@ -118,11 +127,7 @@ class LocalBlobStore:
 
     def adopt(self, path: Path) -> str:
         """Move a scratch file (on the store's filesystem) into the store without copying it."""
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-        sha256 = digest.hexdigest()
+        sha256 = file_sha256(path)
         final = self.path(sha256)
         if final.exists():
             path.unlink()
@@ -137,10 +142,7 @@ class LocalBlobStore:
     def open_verified(self, sha256: str) -> BinaryIO:
         """Open a blob after checking it still hashes to its name."""
         path = self.path(sha256)
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256:
-            raise BlobCorrupted(f"blob {sha256} is corrupted on disk (hashes to {digest.hexdigest()})")
+        actual = file_sha256(path)
+        if actual != sha256:
+            raise BlobCorrupted(f"blob {sha256} is corrupted on disk (hashes to {actual})")
         return open(path, "rb")

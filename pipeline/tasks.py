@@ -1,16 +1,20 @@
 """The Celery app: three queues (unpack, analyze, report) moving submission ids between workers.
 
-The flow of one submission: ``unpack`` (one task) saves the extraction tree, then starts a chord: one
-``analyze`` task per batch of unique blobs (``pipeline.steps.plan_batches``: by count and bytes), whose
-completion triggers ``report`` (correlate, build, store). Each task is a thin wrapper over a step in
-``pipeline/steps.py``; the steps are idempotent, which is what makes the delivery settings below safe:
+The flow of one submission: ``unpack`` (one task) saves the extraction tree, then queues one ``analyze`` task per
+batch of unique blobs (``pipeline.steps.plan_batches``: by count and bytes); the batch that brings the analysed
+files to their total (counted in the database, atomically) queues ``report`` (correlate, build, store). The join is
+the database's, not a Celery chord's: a chord counts its parts in the result backend, and a batch that finished
+while Redis restarted was counted there as failed, so the report never came and the submission stayed analysing.
+Each task is a thin wrapper over a step in ``pipeline/steps.py``; the steps are idempotent, which is what makes
+the delivery settings below safe:
 
 - ``acks_late`` + ``reject_on_worker_lost``: a task is acknowledged when it has finished, so a worker killed
   in the middle of one (SIGKILL, the OOM killer, a lost host) leaves it to be delivered again;
 - ``worker_prefetch_multiplier = 1``: a worker reserves one task per process; tasks are long (seconds to
   minutes), so reserving more would leave idle workers next to busy ones holding a queue of work;
-- transient errors (database or broker unreachable) are retried with exponential backoff; any other error,
-  or the last retry, marks the submission failed with its reason (``on_failure``): never a silent loss;
+- transient errors (database or broker unreachable) are retried with exponential backoff (4, 8, 16, 32, 64 s:
+  with the default 5 retries, an outage of two minutes is ridden out); any other error, or the last retry, marks
+  the submission failed with its reason (``on_failure``): never a silent loss;
 - soft and hard time limits per queue (``FWTRIAGE_*_SECONDS``); an analysis batch also stops starting new
   files near its soft limit, so those files are reported as not analysed instead of killed mid-way.
 
@@ -29,7 +33,7 @@ from typing import Any
 import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
-from celery import Celery, Task, chord, signals
+from celery import Celery, Task, group, signals
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from kombu import Queue
@@ -74,6 +78,8 @@ app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     task_acks_on_failure_or_timeout=True,
+    # queueing the next step (or a retry) rides out a broker restart of up to a minute instead of failing the task
+    task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 1, "interval_max": 2},
     worker_prefetch_multiplier=1,
     task_queues=[Queue(name) for name in QUEUES],
     task_default_queue="unpack",
@@ -114,9 +120,12 @@ class SubmissionTask(Task):
     """A task whose first argument is a submission id; when it fails for good, so does the submission."""
 
     autoretry_for = TRANSIENT_ERRORS
-    retry_backoff = 2
+    retry_backoff = 4
     retry_backoff_max = 120
-    retry_jitter = True
+    # No jitter: Celery's is "full" (each wait drawn anywhere from 0 to its backoff), which left 5 retries as short
+    # as a few seconds in all, so a database restart of half a minute failed submissions at random. The herd that
+    # jitter would spread is bounded anyway: retried tasks wait in the workers and run one per pool process.
+    retry_jitter = False
     max_retries = fleet.retries
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
@@ -155,23 +164,29 @@ def unpack(self: Task, submission_id: str) -> int:
         report.delay(submission_id)
         return 0
     batches = list(batches_of(tree, ctx.store, BatchPolicy(fleet.batch_files, fleet.batch_bytes)))
-    chord(analyze.si(submission_id, batch) for batch in batches)(report.si(submission_id))
+    group(analyze.si(submission_id, batch) for batch in batches).apply_async()
     return len(batches)
 
 
 @app.task(base=SubmissionTask, name="fwtriage.analyze", **_limits(fleet.analyze_seconds))
 def analyze(submission_id: str, batch: list[dict[str, Any]]) -> dict[str, int]:
-    """Analyse one batch of blobs into the shared cache."""
+    """Analyse one batch of blobs into the shared cache; the last batch of a submission queues its report.
+
+    A batch delivered again after the last one (its worker died before acknowledging) queues the report again:
+    the report step of a finished submission does nothing.
+    """
     ctx = context()
     targets = [target_of_message(message, ctx.store) for message in batch]
     try:
-        return analyze_step(ctx.database, submission_id, targets,
-                            fleet.analyze_seconds * ANALYZE_BUDGET_SHARE).to_dict()
+        outcome = analyze_step(ctx.database, submission_id, targets, fleet.analyze_seconds * ANALYZE_BUDGET_SHARE)
     except Exception as exc:
         if not _soft_time_limit(exc):
             raise
-        return record_out_of_time(ctx.database, submission_id, targets,
-                                  f"the analysis batch reached its time limit ({fleet.analyze_seconds:g} s)").to_dict()
+        outcome = record_out_of_time(ctx.database, submission_id, targets,
+                                     f"the analysis batch reached its time limit ({fleet.analyze_seconds:g} s)")
+    if outcome.last:
+        report.delay(submission_id)
+    return outcome.to_dict()
 
 
 def _soft_time_limit(exc: BaseException | None) -> bool:

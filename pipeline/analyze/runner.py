@@ -10,6 +10,11 @@ Analyzers run on a thread pool: YARA, LIEF and capstone release the GIL in
 their native code, so two cores give close to two-fold throughput on a real
 rootfs. An analyzer that fails on one file is recorded as an ``AnalysisIssue``
 and the rest goes on: one corrupt binary never costs the whole report.
+
+Analyzers read blobs straight from the store by path, so before the first
+analyzer runs on a blob the runner re-hashes it: a blob rotted or altered on
+disk since it was stored is reported as such (the verdict becomes incomplete),
+never analysed as if it were the evidence. Cached results need no re-read.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Protocol
 from pipeline.analyze.base import Analyzer, AnalyzerFailed, Target
 from pipeline.analyze.registry import analyzers as registered_analyzers
 from pipeline.model import Artifact, ArtifactKind, CacheKey, ExtractionTree, Finding
-from pipeline.store import BlobStore
+from pipeline.store import BlobStore, file_sha256
 
 Progress = Callable[[int, int], None]  # (targets done, targets in all)
 
@@ -117,14 +122,29 @@ def out_of_time(target: Target, analyzer: Analyzer) -> AnalysisIssue:
                          "not analysed: the analysis time budget ran out before this file's turn")
 
 
+def blob_damage(target: Target) -> str | None:
+    """Why the target's bytes in the store cannot be analysed as the evidence (gone, or no longer hashing to its
+    sha256); None when they are intact."""
+    try:
+        actual = file_sha256(target.path)
+    except OSError as exc:
+        return f"blob unreadable in the store: {exc}"
+    if actual != target.sha256:
+        return f"blob corrupted on disk: it now hashes to {actual}, not to its name"
+    return None
+
+
 def analyze_target(target: Target, analyzers: Iterable[Analyzer],
                    cached: Mapping[str, list[Finding]] | None = None,
                    settled: Mapping[str, AnalysisIssue] | None = None,
                    deadline: float | None = None) -> TargetResult:
     """Every accepting analyzer on one target, but those whose findings are ``cached`` and those whose failure
     is already ``settled`` (both by analyzer name); findings sorted, failures recorded (never cached: a later
-    version may do better), never raised. Past ``deadline`` (``time.monotonic()``) nothing more is started."""
+    version may do better), never raised. Past ``deadline`` (``time.monotonic()``) nothing more is started.
+    The blob is verified before the first analyzer runs; a damaged one is recorded as an issue of each analyzer."""
     result = TargetResult([], [], {})
+    damage: str | None = None
+    verified = False
     for analyzer in analyzers:
         if not analyzer.accepts(target):
             continue
@@ -136,6 +156,11 @@ def analyze_target(target: Target, analyzers: Iterable[Analyzer],
             continue
         if deadline is not None and time.monotonic() > deadline:
             result.issues.append(out_of_time(target, analyzer))
+            continue
+        if not verified:
+            damage, verified = blob_damage(target), True
+        if damage is not None:
+            result.issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name, damage))
             continue
         result.calls += 1
         try:

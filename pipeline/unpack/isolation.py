@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import pkgutil
 import resource
+import secrets
 import shutil
 import signal
 import tempfile
@@ -159,6 +160,7 @@ class _Launch(popen_forkserver.Popen):
         prep_data = spawn.get_preparation_data(process_obj.name)
         for key in ("init_main_from_path", "init_main_from_name"):
             prep_data.pop(key, None)
+        prep_data["authkey"] = bytes(process_obj.authkey)  # the parent's may be billiard's, which refuses pickling
         buf = io.BytesIO()
         set_spawning_popen(self)
         try:
@@ -180,6 +182,9 @@ def _start(conn: Connection, job: UnpackJob, store: BlobStore, settings: Setting
     context.set_forkserver_preload(_preload())
     process = context.Process(target=_child, args=(conn, job, store, settings, registry.registered()),
                               name=f"unpack-{job.sha256[:12]}")
+    # A key of its own, of the standard library's type: in a Celery worker the current process is billiard's, whose
+    # authentication key refuses to be pickled by a multiprocessing launcher. The child never uses it.
+    process.authkey = secrets.token_bytes(32)
     return _Launch(process)
 
 
