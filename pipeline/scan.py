@@ -32,7 +32,7 @@ from pipeline.model import Artifact, ExtractionTree, IssueKind, Submission
 from pipeline.report.build import build_report
 from pipeline.report.html import render_html
 from pipeline.report.method import isolation_in_force
-from pipeline.store import BlobStore
+from pipeline.store import BlobStore, StoreFull
 from pipeline.triage import Triage, correlate_analysis
 from pipeline.unpack import unpack
 from pipeline.unpack.isolation import UnpackerRaised, UnpackJob, tree_of_failure, unpack_in_child
@@ -107,6 +107,8 @@ def unpack_guarded(submission: Submission, store: BlobStore, settings: Settings,
                                lambda done, detail: progress(Stage.UNPACK, done, None, detail))
     except UnpackerRaised as exc:
         failures.append(_internal(Stage.UNPACK, str(exc)))
+    except StoreFull:
+        raise  # no report can be trusted from a store that lost bytes: the submission fails with the reason
     except Exception as exc:  # the submission must still get its report
         failures.append(_internal(Stage.UNPACK, _described(exc)))
     return tree_of_failure(job, failures[-1], IssueKind.FAILURE)

@@ -11,6 +11,7 @@ shared filesystem. An S3-compatible backend implements the same methods.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -24,6 +25,31 @@ CHUNK = 1 << 20
 
 class BlobCorrupted(Exception):
     """A stored blob no longer hashes to its name."""
+
+
+class StoreFull(OSError):
+    """The store's filesystem (or the lab's quota on it) is full: a fault of the installation, not of the image.
+
+    Why a type of its own: readers record an OSError of a member as the image's problem ("could not read
+    member"), which would blame a full disk on the evidence and end in a report that looks complete enough to
+    trust. A full store must instead fail the submission with this reason, and let the others go on.
+    """
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextmanager
+def _full_store_raised() -> Iterator[None]:
+    """Turn a write that found no space into StoreFull."""
+    try:
+        yield
+    except StoreFull:
+        raise
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise StoreFull(exc.errno, f"the evidence store is full: {exc.strerror}") from exc
+        raise
 
 
 def file_sha256(path: Path) -> str:
@@ -45,7 +71,8 @@ class BlobWriter:
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._handle.write(data)
+        with _full_store_raised():
+            self._handle.write(data)
         self._hash.update(data)
         self.size += len(data)
 
@@ -54,7 +81,8 @@ class BlobWriter:
         return self._hash.hexdigest()
 
     def flush(self) -> None:
-        self._handle.flush()
+        with _full_store_raised():
+            self._handle.flush()
 
 
 class BlobStore(Protocol):
@@ -92,10 +120,11 @@ class LocalBlobStore:
     @contextmanager
     def writer(self) -> Iterator[BlobWriter]:
         """A writer whose blob is committed by ``commit``; discarded if never committed."""
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+        with _full_store_raised():
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
         temp_path = Path(name)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with _full_store_raised(), os.fdopen(fd, "wb") as handle:
                 yield BlobWriter(handle, temp_path)
         finally:
             temp_path.unlink(missing_ok=True)  # already gone when committed

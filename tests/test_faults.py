@@ -177,8 +177,9 @@ def test_disk_full_ends_that_submission_cleanly(make_fleet: Callable[..., Privat
                                                 sample_scans: Callable[[str], ScanOutcome]) -> None:
     """The store's filesystem fills up while a large image is unpacked; a small one was submitted just before it.
 
-    Outcome: the large image's report is incomplete and names "No space left on device" for each file it could not
-    store (no traceback, and such a tree is never reused); the small submission and the workers go on.
+    Outcome: the large image's submission fails with the reason ("the evidence store is full: No space left on
+    device"), no report is made from the bytes that could be stored and no tree is kept for reuse; the small
+    submission and the workers go on.
     """
     fleet = make_fleet(small_disk)
     fleet.start("unpack,report")
@@ -188,17 +189,14 @@ def test_disk_full_ends_that_submission_cleanly(make_fleet: Callable[..., Privat
     records = fleet.wait([small, large], seconds=240)
     _assert_done_as_scanned(records[small], sample_scans(SMALL))
     full = records[large]
-    assert (full.state, full.verdict) == (SubmissionState.DONE, "incomplete")
-    assert "No space left on device" in full.summary
+    assert full.state is SubmissionState.FAILED
+    assert "StoreFull" in full.failure and "the evidence store is full: No space left on device" in full.failure
+    assert "Traceback" not in full.failure
     with fleet.database() as database:
-        report = database.report(large)
+        assert database.report(large) is None
         config = unpack_config(Settings(limits=Limits.from_env()))  # what the workers' settings digest to
         assert database.reusable_extraction(records[small].sha256, config) == small
         assert database.reusable_extraction(full.sha256, config) is None
-    assert report is not None
-    errors = [error["error"] for error in report["extraction"]["errors"]]
-    assert errors and all("[Errno 28] No space left on device" in error for error in errors)
-    assert not any("Traceback" in error for error in errors)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ recorded by the walker) is raised again in the parent as ``UnpackerRaised``, as 
 from __future__ import annotations
 
 import ctypes
+import errno
 import io
 import json
 import multiprocessing
@@ -47,7 +48,7 @@ from pipeline.model import (
     ExtractionTree,
     IssueKind,
 )
-from pipeline.store import BlobStore
+from pipeline.store import BlobStore, StoreFull
 from pipeline.unpack import formats as formats_package
 from pipeline.unpack import registry
 from pipeline.unpack.format import Format
@@ -131,6 +132,8 @@ def _child(conn: Connection, job: UnpackJob, store: BlobStore, settings: Setting
         _send(conn, {"tree": tree.to_dict()})
     except MemoryError:
         _send(conn, {"memory": True})
+    except StoreFull as exc:
+        _send(conn, {"store_full": exc.strerror})
     except Exception as exc:  # the parent raises it again: the walker itself broke
         _send(conn, {"raised": f"{type(exc).__name__}: {exc}"})
     finally:
@@ -194,6 +197,7 @@ class _Outcome:
 
     tree: ExtractionTree | None = None
     raised: str | None = None
+    store_full: str | None = None
     out_of_memory: bool = False
     last_done: str | None = None
     timed_out: bool = False
@@ -208,6 +212,8 @@ def _receive(message: dict[str, Any], outcome: _Outcome, progress: UnpackProgres
         outcome.tree = ExtractionTree.from_dict(message["tree"])
     elif "raised" in message:
         outcome.raised = message["raised"]
+    elif "store_full" in message:
+        outcome.store_full = message["store_full"]
     elif "memory" in message:
         outcome.out_of_memory = True
 
@@ -293,4 +299,6 @@ def unpack_in_child(job: UnpackJob, store: BlobStore, settings: Settings, progre
         return outcome.tree
     if outcome.raised is not None:
         raise UnpackerRaised(outcome.raised)
+    if outcome.store_full is not None:
+        raise StoreFull(errno.ENOSPC, outcome.store_full)
     return tree_of_failure(job, *_reason(outcome, child.returncode, settings.isolation, settings.limits))

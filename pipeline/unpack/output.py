@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.model import ArtifactKind, IssueKind, NoteKind, Platform
-from pipeline.store import CHUNK, BlobStore, BlobWriter
+from pipeline.store import CHUNK, BlobStore, BlobWriter, StoreFull
 from pipeline.unpack.safety import Budget, MemberTooLarge, sanitise_member_name
 
 
@@ -104,6 +104,7 @@ class Output:
         self.undecodable_ranges: list[tuple[int, int]] = []
         self.platform: Platform | None = None
         self.attributes: dict[str, Any] = {}  # facts about the container itself (a partition table...)
+        self.store_full: StoreFull | None = None  # the lab's disk filled up: the submission fails, not the image
 
     # names -----------------------------------------------------------------
 
@@ -150,6 +151,10 @@ class Output:
                 self.error(f"decompression bomb stopped: {exc} (ratio limit {self._max_ratio:g}x)",
                            IssueKind.LIMIT, member=name)
                 return
+            except StoreFull as exc:
+                self._store.discard(blob)
+                self.store_full = exc  # kept: a reader's own catch-all may swallow it on its way out
+                raise
             except (OSError, ValueError, EOFError) as exc:
                 self._store.discard(blob)
                 self.error(f"could not read member: {exc}", IssueKind.FAILURE, member=name)

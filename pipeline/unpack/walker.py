@@ -34,7 +34,7 @@ from pipeline.model import (
     NoteKind,
     Platform,
 )
-from pipeline.store import BlobStore
+from pipeline.store import BlobStore, StoreFull
 from pipeline.unpack.carve import find_chunks
 from pipeline.unpack.coverage import classify, container_coverage, effective
 from pipeline.unpack.format import Format, Source
@@ -182,8 +182,12 @@ class _Walk:
             out.error(exc.reason, exc.kind)
         except MemoryError:
             out.error(f"{extractor}: ran out of memory", IssueKind.LIMIT)
+        except StoreFull:
+            raise  # the lab's disk, not the image: the submission fails with it
         except Exception as exc:  # a hostile input may break a third-party parser in any way
             out.error(f"{extractor} could not parse it: {type(exc).__name__}: {exc}", IssueKind.FAILURE)
+        if out.store_full is not None:  # met by a member write, then caught by the reader as any member failure
+            raise out.store_full
 
     def _extract(self, artifact: Artifact, fmt: type[Format]) -> _Extraction:
         path = self.store.path(artifact.sha256)
