@@ -24,6 +24,13 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -96,11 +103,8 @@ class Isolation:
     @classmethod
     def from_env(cls) -> Isolation:
         d = cls()
-        mode = os.environ.get("FWTRIAGE_ISOLATION") or d.mode
-        if mode not in ISOLATIONS:
-            raise ValueError(f"FWTRIAGE_ISOLATION must be one of {', '.join(ISOLATIONS)}, got {mode!r}")
         return cls(
-            mode=mode,
+            mode=_env_choice("FWTRIAGE_ISOLATION", ISOLATIONS, d.mode),
             memory=_env_int("FWTRIAGE_READER_MEMORY", d.memory),
             cpu_seconds=_env_int("FWTRIAGE_READER_CPU_SECONDS", d.cpu_seconds),
             wall_seconds=_env_float("FWTRIAGE_READER_SECONDS", d.wall_seconds),
@@ -231,11 +235,8 @@ class Service:
     @classmethod
     def from_env(cls) -> Service:
         d = cls()
-        dispatch = os.environ.get("FWTRIAGE_DISPATCH") or d.dispatch
-        if dispatch not in DISPATCHES:
-            raise ValueError(f"FWTRIAGE_DISPATCH must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
         return cls(
-            dispatch=dispatch,
+            dispatch=_env_choice("FWTRIAGE_DISPATCH", DISPATCHES, d.dispatch),
             max_upload_bytes=_env_int("FWTRIAGE_MAX_UPLOAD_BYTES", d.max_upload_bytes),
             max_files_per_upload=_env_int("FWTRIAGE_MAX_UPLOAD_FILES", d.max_files_per_upload),
             session_hours=_env_float("FWTRIAGE_SESSION_HOURS", d.session_hours),
