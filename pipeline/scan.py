@@ -206,16 +206,15 @@ def extraction_of_image(submission: Submission, store: BlobStore, settings: Sett
 
 def triage_report(submission: Submission, tree: ExtractionTree, analysis: Analysis, store: BlobStore,
                   detection: Detection, progress: StageProgress, lab: str | None,
-                  settings: Settings | None = None) -> dict[str, Any]:
+                  settings: Settings) -> dict[str, Any]:
     """Correlate an analysed tree and build its report (the stored original re-hashed for the custody part).
 
-    The isolation the report states is that of ``settings``, else of the environment: a fleet's report step
-    runs on a worker of the same deployment as the one that unpacked.
+    The isolation the report states is that of ``settings``: a fleet's report step runs on a worker of the same
+    deployment as the one that unpacked.
     """
     progress(Stage.CORRELATE, 0, None, "")
     correlation = correlate_analysis(tree, analysis, detection)
     progress(Stage.REPORT, 0, None, "")
-    settings = settings or Settings.from_env()
     return build_report(submission, Triage(tree, analysis, correlation), verify_custody(store, submission),
                         ruleset(detection), lab=lab, isolation=isolation_in_force(settings.isolation, settings.limits))
 

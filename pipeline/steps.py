@@ -176,8 +176,8 @@ def settled_by_the_cache(database: Database, store: BlobStore, submission_id: st
     return True
 
 
-def report_step(database: Database, store: BlobStore, submission_id: str,
-                detection: Detection) -> dict[str, Any] | None:
+def report_step(database: Database, store: BlobStore, submission_id: str, detection: Detection,
+                settings: Settings) -> dict[str, Any] | None:
     """Correlate a submission whose batches are analysed, build its report and finish it.
 
     The findings come from the cache and the failures from the batches' records; anything neither holds (a
@@ -199,7 +199,7 @@ def report_step(database: Database, store: BlobStore, submission_id: str,
     if analysis.calls:
         database.count_analysis(submission_id, analysis.calls)
     report = triage_report(record.submission(), tree, analysis, store, detection, _quiet,
-                           database.lab_name(record.lab_id))
+                           database.lab_name(record.lab_id), settings)
     database.finish(submission_id, report)
     return report
 

@@ -202,7 +202,7 @@ def _soft_time_limit(exc: BaseException | None) -> bool:
 def report(submission_id: str) -> str | None:
     """Correlate and store the report; returns its digest."""
     ctx = context()
-    built = report_step(ctx.database, ctx.store, submission_id, ctx.detection)
+    built = report_step(ctx.database, ctx.store, submission_id, ctx.detection, ctx.settings)
     return built["report_digest"] if built else None
 
 

@@ -226,7 +226,7 @@ def test_a_blob_corrupted_on_disk_is_reported_not_analysed(settings: Settings) -
     _corrupt(store.path(victim))
 
     analysis = analyze_tree(tree, store, workers=1)
-    report = triage_report(submission, tree, analysis, store, Detection(), _quiet, None)
+    report = triage_report(submission, tree, analysis, store, Detection(), _quiet, None, settings)
     damaged = [issue for issue in report["analysis"]["issues"] if issue["sha256"] == victim]
     assert damaged and all("blob corrupted on disk" in issue["error"] for issue in damaged)
     assert victim not in analysis.findings
@@ -247,7 +247,7 @@ def test_a_corrupted_original_is_reported_in_the_custody(settings: Settings) -> 
     _corrupt(store.path(submission.sha256))
 
     analysis = analyze_tree(tree, store, workers=1)
-    report = triage_report(submission, tree, analysis, store, Detection(), _quiet, None)
+    report = triage_report(submission, tree, analysis, store, Detection(), _quiet, None, settings)
     stored = report["custody"]["stored_copy"]
     assert stored["intact"] is False and stored["sha256"] != submission.sha256
     assert "NOT VERIFIED" in render_html(report)
@@ -293,4 +293,4 @@ def test_exactly_the_batch_that_completes_the_analysis_queues_the_report(setting
         lasts = [analyze_step(database, submission.id, batch).last for batch in batches]
         assert lasts == [False] * (len(batches) - 1) + [True]
         assert analyze_step(database, submission.id, batches[0]).last
-        assert report_step(database, store, submission.id, Detection()) is not None
+        assert report_step(database, store, submission.id, Detection(), settings) is not None

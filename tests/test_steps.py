@@ -108,7 +108,7 @@ class Worker:
         return [analyze_step(self.database, submission_id, batch, seconds) for batch in batches]
 
     def report(self, submission_id: str) -> dict[str, Any] | None:
-        return report_step(self.database, self.store, submission_id, Detection())
+        return report_step(self.database, self.store, submission_id, Detection(), self.settings)
 
     def rows(self, table: Any, submission_id: str | None = None) -> int:
         query = select(func.count()).select_from(table)

@@ -84,7 +84,7 @@ class LocalDispatcher:
             tree = unpack_step(self.database, self.store, self.settings, submission_id)
             if tree is not None:
                 analyze_step(self.database, submission_id, targets_of(tree, self.store))
-            report_step(self.database, self.store, submission_id, self.detection)
+            report_step(self.database, self.store, submission_id, self.detection, self.settings)
         except Exception as exc:  # the submission records why; the thread lives on for the next one
             logger.exception("submission %s failed", submission_id)
             with contextlib.suppress(IllegalTransition, UnknownSubmission):  # already final, or never recorded
