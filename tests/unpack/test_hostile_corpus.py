@@ -10,6 +10,7 @@ import hashlib
 import re
 import stat
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from pipeline.unpack import unpack
 from pipeline.unpack.safety import MAX_COMPONENT, MAX_NAME, Budget
 from tests.conftest import Unpacker
 from tests.hostile import corpus
+from tests.hostile.zip_quine import zip_quine
 
 
 def _sha(data: bytes) -> str:
@@ -192,6 +194,27 @@ def test_hundred_level_nest_stops_at_the_depth_limit(tmp_path: Path, run_unpack:
     assert error.kind is IssueKind.LIMIT and f"depth limit of {limit} reached" in error.error
     assert not tree.complete
     assert _sha(corpus.NESTED_PAYLOAD) not in {a.sha256 for a in tree.artifacts}
+
+
+def test_zip_that_contains_itself_is_unpacked_once(tmp_path: Path, settings: Settings,
+                                                   store: LocalBlobStore) -> None:
+    """Outcome: a quine zip (its only member is the archive itself) is opened once: the member is noted as one of its
+    own ancestors and not unpacked again; the report is complete and finds nothing.
+    """
+    image = tmp_path / "quine.zip"
+    image.write_bytes(zip_quine())
+    with zipfile.ZipFile(image) as archive:  # the premise: a real quine, its CRC checked on read
+        assert archive.read("quine.zip") == image.read_bytes()
+    request = ScanRequest(image, CaseMetadata(case="CASE-QUINE", exhibit="Q1"))
+    outcome = scan_image(request, tmp_path / "report", store=store, settings=settings, detection=Detection())
+    extraction, digest = outcome.report["extraction"], _sha(image.read_bytes())
+    assert [(n["depth"], n["format"], n["sha256"]) for n in extraction["tree"]] == [(0, "zip", digest),
+                                                                                (1, "zip", digest)]
+    [note] = extraction["notes"]
+    assert note["kind"] == str(NoteKind.DUPLICATE) and "contains one of its own ancestors" in note["note"]
+    assert note["path"].split(LINEAGE_SEPARATOR)[-1] == "quine.zip"
+    assert extraction["complete"] and not extraction["errors"]
+    assert outcome.report["verdict"]["label"] == "clean"
 
 
 # --- sparse bomb --------------------------------------------------------------------------------------------
