@@ -32,7 +32,7 @@ from pipeline.model import Artifact, ExtractionTree, IssueKind, Submission
 from pipeline.report.build import build_report
 from pipeline.report.html import render_html
 from pipeline.report.method import isolation_in_force
-from pipeline.store import BlobStore, StoreFull
+from pipeline.store import BlobCorrupted, BlobStore, StoreFull
 from pipeline.triage import Triage, correlate_analysis
 from pipeline.unpack import unpack
 from pipeline.unpack.isolation import UnpackerRaised, UnpackJob, tree_of_failure, unpack_in_child
@@ -92,7 +92,14 @@ def unpack_guarded(submission: Submission, store: BlobStore, settings: Settings,
 
     In a child process (the default), what a hostile image does to the readers (memory, crash, endless loop)
     comes back as the tree's own extraction issue; only the walker's own exceptions are internal errors.
+    Raises BlobCorrupted when the stored original no longer hashes to the submission's sha256, and StoreFull:
+    the submission fails with these (no report is made from altered or missing bytes).
     """
+    try:  # the hashes the report states are the exhibit's: a tree made from altered bytes would lie
+        store.verify(submission.sha256)
+    except BlobCorrupted as exc:
+        raise BlobCorrupted(f"the stored original cannot be unpacked: {exc}; restore it from the exhibit and "
+                            "submit it again") from None
     job = UnpackJob(store.path(submission.sha256), submission.filename, submission.sha256, submission.size)
 
     def advance(artifact: Artifact, budget: Any) -> None:

@@ -2,11 +2,14 @@
 
 Blobs are written through a ``BlobWriter`` that hashes while it writes (one
 pass, constant memory), then renamed into place and made read-only, so the
-evidence is never altered after it is stored. ``open_verified`` re-hashes a
-blob on read: a blob corrupted on disk is detected, never silently used.
+evidence is never altered after it is stored. Blobs are re-hashed before
+they are used (``verify`` for the original before it is unpacked, the
+analysis runner for each extracted blob before its first analysis): a blob
+corrupted on disk is detected, never silently used.
 
 ``BlobStore`` is the interface; ``LocalBlobStore`` keeps blobs on a local or
-shared filesystem. An S3-compatible backend implements the same methods.
+shared filesystem; an S3-compatible backend would implement the same methods
+(none is written yet).
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ class BlobStore(Protocol):
     def adopt(self, path: Path) -> str: ...
     def exists(self, sha256: str) -> bool: ...
     def path(self, sha256: str) -> Path: ...
-    def open_verified(self, sha256: str) -> BinaryIO: ...
+    def verify(self, sha256: str) -> None: ...
 
 
 class LocalBlobStore:
@@ -168,10 +171,11 @@ class LocalBlobStore:
         os.replace(path, final)
         return sha256
 
-    def open_verified(self, sha256: str) -> BinaryIO:
-        """Open a blob after checking it still hashes to its name."""
-        path = self.path(sha256)
-        actual = file_sha256(path)
+    def verify(self, sha256: str) -> None:
+        """Raise BlobCorrupted unless the blob is there and still hashes to its name."""
+        try:
+            actual = file_sha256(self.path(sha256))
+        except FileNotFoundError:
+            raise BlobCorrupted(f"blob {sha256} is missing from the store") from None
         if actual != sha256:
             raise BlobCorrupted(f"blob {sha256} is corrupted on disk (hashes to {actual})")
-        return open(path, "rb")

@@ -45,13 +45,16 @@ def test_corrupted_blob_is_detected_on_read(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "store")
     (tmp_path / "x").write_bytes(b"evidence")
     sha256 = store.put_file(tmp_path / "x")
-    with store.open_verified(sha256) as handle:
-        assert handle.read() == b"evidence"
+    store.verify(sha256)
     path = store.path(sha256)
     os.chmod(path, 0o644)
     path.write_bytes(b"tampered")
-    with pytest.raises(BlobCorrupted, match="corrupted"):
-        store.open_verified(sha256)
+    now = hashlib.sha256(b"tampered").hexdigest()
+    with pytest.raises(BlobCorrupted, match=f"corrupted on disk \\(hashes to {now}\\)"):
+        store.verify(sha256)
+    path.unlink()
+    with pytest.raises(BlobCorrupted, match="missing from the store"):
+        store.verify(sha256)
 
 
 def test_path_rejects_non_hashes(tmp_path: Path) -> None:
