@@ -1,4 +1,5 @@
-"""The ``fwtriage`` commands of the distributed deployment: ``worker``, ``submit``, ``status``, ``report``.
+"""The ``fwtriage`` commands of the distributed deployment: ``worker``, ``submit``, ``status``, ``report``,
+``requeue``.
 
 Why apart from ``cli.py``: these talk to a broker and a shared database instead of doing the work in-process,
 and they import Celery (a third of a second) only when one of them runs. Exit codes are the CLI's: 0 done,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -23,6 +25,7 @@ from pipeline.ingest import ImageUnreadable, ingest
 from pipeline.review import Reviews
 from pipeline.scan import record_submission, write_report_files
 from pipeline.store import LocalBlobStore
+from pipeline.tables import utc_now
 
 QUEUE_NAMES = ("unpack", "analyze", "report")
 
@@ -145,4 +148,36 @@ def report_command(submission_id: str, out_dir: Path, pdf: bool) -> None:
     click.echo(" ".join(str(path) for path in files))
 
 
-FLEET_COMMANDS = (worker, submit, status, report_command)
+@click.command()
+@click.option("--idle", "idle_minutes", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="Requeue unfinished submissions unchanged for this many minutes.")
+@click.option("--dry-run", is_flag=True, help="List them without queueing anything.")
+def requeue(idle_minutes: float, dry_run: bool) -> None:
+    """Queue again the unfinished submissions that have not moved for a while, each at the step it stopped in.
+
+    After an outage longer than the tasks' retries (the database down for minutes, the broker's data lost), a
+    task may have given up without even recording the failure: its submission stays unfinished forever. Every
+    step is idempotent, so requeueing one that was merely slow costs cache lookups, not a second analysis.
+    """
+    from pipeline.tasks import resume
+
+    now = utc_now()
+    with Database.for_settings(Settings.from_env()) as database:
+        idle = database.idle_submissions(timedelta(minutes=idle_minutes))
+        for record in idle:
+            waited = int((now - record.updated_at).total_seconds() // 60)
+            line = f"{record.id}  {record.filename}: {record.state} for {waited} min"
+            if dry_run:
+                click.echo(line)
+                continue
+            try:
+                step = resume(record)
+            except Exception as exc:  # the broker unreachable: nothing was queued, say so and stop
+                raise FleetFailure(f"{record.id}: could not be queued ({type(exc).__name__}: {exc})") from exc
+            database.note_requeued(record.id, step, actor())
+            click.echo(f"{line}, queued at {step}")
+    if not idle:
+        click.echo(f"no unfinished submission idle for {idle_minutes:g} min or more")
+
+
+FLEET_COMMANDS = (worker, submit, status, report_command, requeue)

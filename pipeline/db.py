@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -91,7 +91,9 @@ AUDIT_LOCK_KEY = 0x66777461756474  # PostgreSQL advisory lock held while appendi
 
 
 FINAL_STATES = frozenset({SubmissionState.DONE, SubmissionState.FAILED})
-_IN_PROGRESS = (SubmissionState.UNPACKING, SubmissionState.ANALYZING, SubmissionState.REPORTING)
+UNFINISHED = (SubmissionState.QUEUED, SubmissionState.UNPACKING, SubmissionState.ANALYZING,
+              SubmissionState.REPORTING)
+_IN_PROGRESS = tuple(state for state in UNFINISHED if state is not SubmissionState.QUEUED)  # a worker holds it
 
 # The forward path, one step at a time; any state that is not final may also go to FAILED.
 NEXT_STATE: Mapping[SubmissionState, SubmissionState] = {
@@ -361,6 +363,15 @@ class Database:
         with self._sessions() as session:
             return [SubmissionRecord.of(row) for row in session.scalars(query.limit(limit))]
 
+    def idle_submissions(self, idle: timedelta) -> list[SubmissionRecord]:
+        """Unfinished submissions whose row has not changed for ``idle``, the longest idle first: those a fault
+        may have stranded (a task that gave up while the database was down could not even record its failure)."""
+        query = (select(SubmissionRow).where(SubmissionRow.state.in_(UNFINISHED),
+                                             SubmissionRow.updated_at <= utc_now() - idle)
+                 .order_by(SubmissionRow.updated_at, SubmissionRow.id))
+        with self._sessions() as session:
+            return [SubmissionRecord.of(row) for row in session.scalars(query)]
+
     def lab_name(self, lab_id: int | None) -> str | None:
         """The name of a submission's lab (None for one submitted outside any lab)."""
         if lab_id is None:
@@ -432,6 +443,15 @@ class Database:
         with self.writing() as session:
             record = self._transition(session, submission_id, SubmissionState.FAILED, failure=reason)
             self.append_event(session, actor, "submission.failed", submission_id, {"reason": reason})
+            return record
+
+    def note_requeued(self, submission_id: str, step: str, actor: str) -> SubmissionRecord:
+        """Record that an idle submission was queued again at ``step`` (the row counts as changed, so a second
+        sweep soon after leaves it to the task just queued)."""
+        with self.writing() as session:
+            record = self._update_in(session, submission_id, updated_at=utc_now())
+            self.append_event(session, actor, "submission.requeued", submission_id,
+                              {"step": step, "state": str(record.state)})
             return record
 
     # --- extraction tree ------------------------------------------------------------------------------

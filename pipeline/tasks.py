@@ -14,7 +14,8 @@ the delivery settings below safe:
   minutes), so reserving more would leave idle workers next to busy ones holding a queue of work;
 - transient errors (database or broker unreachable) are retried with exponential backoff (4, 8, 16, 32, 64 s:
   with the default 5 retries, an outage of two minutes is ridden out); any other error, or the last retry, marks
-  the submission failed with its reason (``on_failure``): never a silent loss;
+  the submission failed with its reason (``on_failure``): never a silent loss (when the database itself is what
+  stays down, not even the failure can be recorded: ``fwtriage requeue`` then resumes the idle submission);
 - soft and hard time limits per queue (``FWTRIAGE_*_SECONDS``); an analysis batch also stops starting new
   files near its soft limit, so those files are reported as not analysed instead of killed mid-way.
 
@@ -40,7 +41,7 @@ from kombu import Queue
 
 from pipeline.analyze.registry import analyzers as registered_analyzers
 from pipeline.config import Detection, Fleet, Settings
-from pipeline.db import Database, IllegalTransition, UnknownSubmission
+from pipeline.db import Database, IllegalTransition, SubmissionRecord, SubmissionState, UnknownSubmission
 from pipeline.steps import (
     BatchPolicy,
     TwinInProgress,
@@ -209,3 +210,19 @@ def report(submission_id: str) -> str | None:
 def enqueue(submission_id: str) -> None:
     """Start a recorded submission's triage on the fleet."""
     unpack.apply_async((submission_id,), queue="unpack")
+
+
+def resume(record: SubmissionRecord) -> str:
+    """Queue an unfinished submission again at the step it stopped in, and name that step.
+
+    A submission whose files are all analysed (or that was reporting) needs only its report; any other starts
+    again from ``unpack``, which returns a saved tree instead of unpacking twice and queues the batches again:
+    batches that ran find their results in the cache and count once. Safe on one that was merely slow, since
+    every step is idempotent.
+    """
+    if record.state is SubmissionState.REPORTING or (
+            record.state is SubmissionState.ANALYZING and record.progress_done >= record.progress_total):
+        report.delay(record.id)
+        return "report"
+    enqueue(record.id)
+    return "unpack"

@@ -263,6 +263,30 @@ def test_changes_refresh_updated_at(db: Database) -> None:
         assert change().updated_at > stale
 
 
+def test_idle_submissions_are_the_unfinished_ones_unchanged_for_long_enough(db: Database) -> None:
+    now = datetime.now(UTC)
+    queued, analysing, reporting, done, recent = (new_submission(db) for _ in range(5))
+    advance(db, analysing.id, S.ANALYZING)
+    advance(db, reporting.id, S.REPORTING)
+    advance(db, done.id, S.REPORTING)
+    db.finish(done.id, a_report("clean", 0, "nothing found", "a" * 64))
+    for record, hours in ((queued, 2), (analysing, 5), (reporting, 3), (done, 9)):
+        with db.engine.begin() as connection:
+            connection.execute(update(SubmissionRow).where(SubmissionRow.id == record.id)
+                               .values(updated_at=now - timedelta(hours=hours)))
+    idle = db.idle_submissions(timedelta(hours=1))
+    assert [(r.id, r.state) for r in idle] == [(analysing.id, S.ANALYZING), (reporting.id, S.REPORTING),
+                                               (queued.id, S.QUEUED)]
+    assert [r.id for r in db.idle_submissions(timedelta(hours=4))] == [analysing.id]
+    assert recent.id in {r.id for r in db.idle_submissions(timedelta(0))}
+
+    requeued = db.note_requeued(analysing.id, "unpack", actor="ops")
+    assert requeued.updated_at >= now and requeued.state is S.ANALYZING
+    assert analysing.id not in {r.id for r in db.idle_submissions(timedelta(hours=1))}
+    [event] = [e for e in db.audit_events(analysing.id) if e.action == "submission.requeued"]
+    assert (event.actor, event.detail) == ("ops", {"step": "unpack", "state": "analyzing"})
+
+
 # --- SQLite specifics and settings ----------------------------------------------------------------
 
 

@@ -24,16 +24,17 @@ import pytest
 import redis
 
 from pipeline.analyze.runner import analyze_tree
+from pipeline.api.dispatch import LocalDispatcher
 from pipeline.config import Detection, Limits, Settings
 from pipeline.db import Database, SubmissionRecord, SubmissionState
 from pipeline.ingest import CaseMetadata, ingest
 from pipeline.report.html import render_html
 from pipeline.scan import ScanOutcome, extraction_of_image, record_submission, triage_report, unpack_config
 from pipeline.steps import BatchPolicy, analyze_step, batches_of, report_step, target_of_message, unpack_step
-from pipeline.store import LocalBlobStore
+from pipeline.store import LocalBlobStore, file_sha256
 from tests.conftest import SAMPLES
 from tests.servers import PrivatePostgres, PrivateRedis
-from tests.workers import Fleet, FleetError
+from tests.workers import FWTRIAGE, Fleet, FleetError
 
 BIG = "linux-rootfs-backdoor.squashfs"  # ~300 unique blobs: dozens of analysis batches of a few files
 SMALL = "featurephone-sc6531e.pac"
@@ -133,6 +134,21 @@ def test_redis_restarted_mid_batch(make_fleet: Callable[..., PrivateFleet], serv
     _assert_done_as_scanned(fleet.wait([sid], seconds=240)[sid], sample_scans(BIG))
 
 
+def _database_down_mid_analysis(fleet: Fleet, postgres: PrivatePostgres, outage: Callable[[], None]) -> str:
+    """Start the fleet's workers, submit the big image, and stop the database for as long as ``outage`` takes
+    once its analysis is under way; returns the submission's id."""
+    fleet.start("unpack,report")
+    fleet.start("analyze")
+    (sid,) = fleet.submit(SAMPLES / "out" / BIG)
+    _wait_for_analysis_under_way(fleet, sid)
+    postgres.stop()
+    try:
+        outage()
+    finally:
+        postgres.start()
+    return sid
+
+
 def test_postgresql_unavailable_for_30_seconds(make_fleet: Callable[..., PrivateFleet],
                                                servers: tuple[PrivateRedis, PrivatePostgres], tmp_path: Path,
                                                sample_scans: Callable[[str], ScanOutcome]) -> None:
@@ -141,21 +157,55 @@ def test_postgresql_unavailable_for_30_seconds(make_fleet: Callable[..., Private
     Outcome: the tasks that met the outage retry with backoff, and the submission ends done with the scan's
     report_digest.
     """
-    postgres = servers[1]
     fleet = make_fleet(tmp_path / "home", FWTRIAGE_BATCH_FILES="8")
-    fleet.start("unpack,report")
-    fleet.start("analyze")
-    (sid,) = fleet.submit(SAMPLES / "out" / BIG)
-    _wait_for_analysis_under_way(fleet, sid)
-    postgres.stop()
-    try:
-        time.sleep(OUTAGE_SECONDS)
-    finally:
-        postgres.start()
+    sid = _database_down_mid_analysis(fleet, servers[1], lambda: time.sleep(OUTAGE_SECONDS))
     record = fleet.wait([sid], seconds=240)[sid]
     _assert_done_as_scanned(record, sample_scans(BIG))
     logs = [worker.log.read_text() for worker in fleet.workers]
     assert any("OperationalError" in log and "Retry in" in log for log in logs), "no task met the outage"
+
+
+def _wait_until_the_broker_holds_nothing(fleet: Fleet, seconds: float = 120) -> None:
+    """Until no task is queued, waiting for a retry or in a worker's hands (Redis transport: the queues' lists
+    and the hash of unacknowledged messages)."""
+    broker = redis.Redis.from_url(fleet.broker_url)
+    deadline = time.monotonic() + seconds
+    while any(broker.llen(queue) for queue in ("unpack", "analyze", "report")) or broker.hlen("unacked"):
+        if time.monotonic() > deadline:
+            raise FleetError(f"tasks still held after {seconds} s\n{fleet.logs()}")
+        time.sleep(0.2)
+
+
+def test_a_submission_stranded_by_a_long_outage_is_requeued(make_fleet: Callable[..., PrivateFleet],
+                                                             servers: tuple[PrivateRedis, PrivatePostgres],
+                                                             tmp_path: Path,
+                                                             sample_scans: Callable[[str], ScanOutcome]) -> None:
+    """The database goes down in the middle of the analysis and stays down after every task's last retry.
+
+    Outcome: the tasks give up without being able to record it, so the submission is left unfinished with nothing
+    queued; ``fwtriage requeue`` finds it idle, queues it again at the step it stopped in (audited), and it ends
+    done with the scan's report_digest.
+    """
+    fleet = make_fleet(tmp_path / "home", FWTRIAGE_BATCH_FILES="8", FWTRIAGE_TASK_RETRIES="1")
+    sid = _database_down_mid_analysis(fleet, servers[1], lambda: _wait_until_the_broker_holds_nothing(fleet))
+    assert any("fwtriage.analyze failed: OperationalError" in w.log.read_text() for w in fleet.workers)
+    time.sleep(2)
+    with fleet.database() as database:
+        assert database.get(sid).state is SubmissionState.ANALYZING  # stranded: no task left to finish it
+
+    def requeue(*options: str) -> str:
+        done = subprocess.run([str(FWTRIAGE), "requeue", "--idle", "0", *options], env=fleet.env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert requeue("--dry-run").startswith(f"{sid}  {BIG}: analyzing for ")
+    assert requeue().strip().endswith("queued at unpack")
+    _assert_done_as_scanned(fleet.wait([sid], seconds=240)[sid], sample_scans(BIG))
+    with fleet.database() as database:
+        [event] = [e for e in database.audit_events(sid) if e.action == "submission.requeued"]
+        assert event.detail == {"step": "unpack", "state": "analyzing"}
+    assert requeue().startswith("no unfinished submission idle")
 
 
 @pytest.fixture
@@ -236,7 +286,7 @@ def test_a_blob_corrupted_on_disk_is_reported_not_analysed(settings: Settings) -
 
 
 def test_a_corrupted_original_is_reported_in_the_custody(settings: Settings) -> None:
-    """The stored original image is altered after it was received.
+    """The stored original image is altered after it was unpacked, before the report is built.
 
     Outcome: the report's custody re-hash says the stored copy is not intact, with the hashes it now has, and the
     HTML report says NOT VERIFIED.
@@ -251,6 +301,29 @@ def test_a_corrupted_original_is_reported_in_the_custody(settings: Settings) -> 
     stored = report["custody"]["stored_copy"]
     assert stored["intact"] is False and stored["sha256"] != submission.sha256
     assert "NOT VERIFIED" in render_html(report)
+
+
+def test_an_original_altered_before_unpacking_fails_its_submission(settings: Settings) -> None:
+    """The stored original image is altered after it was received and before it is unpacked (the service's local
+    dispatch runs the triage).
+
+    Outcome: the unpack re-hashes it first and refuses: the submission fails with the reason and the hash the
+    bytes now have; no tree and no report are made from the altered bytes.
+    """
+    store = LocalBlobStore(settings.store_dir)
+    with Database.for_settings(settings) as database:
+        submission = ingest(SAMPLES / "out" / SMALL, store, CaseMetadata())
+        record_submission(database, submission)
+        _corrupt(store.path(submission.sha256))
+        now = file_sha256(store.path(submission.sha256))
+        dispatcher = LocalDispatcher(database, store, settings, Detection())
+        dispatcher.dispatch(submission.id)
+        dispatcher.close()
+        record = database.get(submission.id)
+        assert record.state is SubmissionState.FAILED
+        assert f"the stored original cannot be unpacked: blob {submission.sha256} is corrupted on disk (hashes to " \
+               f"{now}); restore it from the exhibit" in record.failure
+        assert database.load_extraction(submission.id) is None and database.report(submission.id) is None
 
 
 def test_the_same_image_submitted_twice_at_once(make_fleet: Callable[..., PrivateFleet], tmp_path: Path,

@@ -19,13 +19,11 @@ from typing import Protocol
 
 from pipeline.analyze.runner import targets_of
 from pipeline.config import Detection, Settings
-from pipeline.db import Database, IllegalTransition, SubmissionState, UnknownSubmission
+from pipeline.db import UNFINISHED, Database, IllegalTransition, UnknownSubmission
 from pipeline.steps import analyze_step, report_step, unpack_step
 from pipeline.store import BlobStore
 
 logger = logging.getLogger(__name__)
-UNFINISHED = (SubmissionState.QUEUED, SubmissionState.UNPACKING, SubmissionState.ANALYZING,
-              SubmissionState.REPORTING)
 
 
 class Dispatcher(Protocol):
