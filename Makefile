@@ -56,6 +56,7 @@ bench: samples
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/isolation.py
 
 FUZZ_SECONDS ?= 60
 fuzz: samples  # every parser of ours under atheris for FUZZ_SECONDS each; crashes saved in fuzz/crashes/
