@@ -88,6 +88,7 @@ CACHE_QUERY_BLOBS = 500  # blobs per cache lookup query (bound parameters stay w
 CACHE_INSERT_ROWS = 500
 MIGRATION_LOCK_KEY = 0x66777472696167  # PostgreSQL advisory lock held while migrating ("fwtriag")
 AUDIT_LOCK_KEY = 0x66777461756474  # PostgreSQL advisory lock held while appending to the audit log ("fwtaudt")
+IMAGE_LOCK_CLASS = 0x66776931  # with an image's key: the two-integer advisory lock held while claiming it ("fwi1")
 
 
 FINAL_STATES = frozenset({SubmissionState.DONE, SubmissionState.FAILED})
@@ -504,15 +505,26 @@ class Database:
         with self._sessions() as session:
             return session.scalar(query)
 
-    def twin_in_progress(self, record: SubmissionRecord) -> str | None:
-        """Another submission of the same image whose triage is under way right now (one that waits for a twin
-        stays queued, so two copies never wait for each other)."""
-        query = (select(SubmissionRow.id)
+    def claim_image(self, record: SubmissionRecord) -> str | None:
+        """Move a submission to unpacking unless another submission of the same image is under way; return that
+        twin's id (this one stays queued, so two copies never wait for each other), or None once this one holds
+        the image.
+
+        The look for a twin and the claim are one transaction serialised per image (PostgreSQL: an advisory lock
+        on the sha256; SQLite: the write lock every ``writing`` transaction starts with): two copies taken by two
+        workers at the same instant cannot both find no twin and both unpack.
+        """
+        twins = (select(SubmissionRow.id)
                  .where(SubmissionRow.sha256 == record.sha256, SubmissionRow.state.in_(_IN_PROGRESS),
                         SubmissionRow.id != record.id)
                  .order_by(SubmissionRow.received_at, SubmissionRow.id).limit(1))
-        with self._sessions() as session:
-            return session.scalar(query)
+        with self.writing() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(IMAGE_LOCK_CLASS, _image_lock_key(record.sha256))))
+            twin = session.scalar(twins)
+            if twin is None and record.state in entered_from(SubmissionState.UNPACKING):
+                self._transition(session, record.id, SubmissionState.UNPACKING)
+            return twin
 
     def submissions_containing(self, sha256: str) -> list[str]:
         """Ids of the submissions whose image is, or contains, the blob ``sha256``."""
@@ -683,6 +695,12 @@ class Database:
 
 _ARTIFACT_COLUMNS = ("id", "parent", "lineage", "sha256", "size", "kind", "depth", "format", "description",
                      "offset", "extractor", "link_target", "coverage", "attributes")
+
+
+def _image_lock_key(sha256: str) -> int:
+    """An image's advisory lock key: its hash's first 32 bits as a signed integer (a collision between two images
+    only makes one claim wait for the other's few milliseconds)."""
+    return int.from_bytes(bytes.fromhex(sha256[:8]), "big", signed=True)
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

@@ -87,8 +87,9 @@ def unpack_step(database: Database, store: BlobStore, settings: Settings, submis
 
     A submission whose analysis had already begun (a redelivered task whose worker died after saving the tree)
     gets its saved tree back without unpacking again; one past the analysis gets None: nothing left to do.
-    With ``wait_for_twin``, raises TwinInProgress while another submission of the identical image is being
-    triaged (the caller tries again later, and then finds its tree and its results to reuse).
+    With ``wait_for_twin``, claims the image first and raises TwinInProgress while another submission of the
+    identical image is being triaged (the caller tries again later, and then finds its tree and its results to
+    reuse); two copies taken at the same instant cannot both claim it.
     """
     record = database.get(submission_id)
     if record.state in _PAST_UNPACKING:
@@ -97,7 +98,7 @@ def unpack_step(database: Database, store: BlobStore, settings: Settings, submis
         tree = database.load_extraction(submission_id)
         if tree is not None:
             return tree
-    if wait_for_twin and (twin := database.twin_in_progress(record)):
+    if wait_for_twin and (twin := database.claim_image(record)):
         raise TwinInProgress(f"submission {twin} holds the same image")
     recorder = ProgressRecorder(database, submission_id, progress or _quiet)
     tree = extraction_of_image(record.submission(), store, settings, recorder, [], database)

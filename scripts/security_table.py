@@ -2,7 +2,7 @@
 
 Why generated: a security document that lists outcomes nobody checks drifts into fiction. Each hostile case or
 fault is a test whose docstring has a paragraph starting ``Outcome:`` (one sentence, over several lines if need
-be); this script collects them, with the docstring's first line as the case and the test's node id as the proof,
+be); this script collects them, with the docstring's first paragraph as the case and the test's node id as the proof,
 and writes them between the markers of docs/security.md. ``tests/test_security_doc.py`` fails when the document
 and the tests disagree.
 
@@ -42,7 +42,7 @@ def _cases_of(path: Path) -> list[Case]:
         outcomes = [" ".join(paragraph.split())[len(OUTCOME):].strip() for paragraph in doc.split("\n\n")
                     if paragraph.strip().startswith(OUTCOME)]
         if outcomes:
-            first = doc.splitlines()[0].strip()
+            first = " ".join(doc.split("\n\n")[0].split())
             case = first if not first.startswith(OUTCOME) else node.name.removeprefix("test_").replace("_", " ")
             found.append(Case(area, case, " ".join(outcomes), f"{path.relative_to(ROOT)}::{node.name}"))
     return found

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -243,6 +245,31 @@ def test_re_entering_the_current_state_is_allowed(db: Database) -> None:
     assert db.finish(done.id, a_report(), "/reports/x").state is S.DONE
     db.fail(failed.id, "first")
     assert db.fail(failed.id, "again").failure == "again"
+
+
+def test_copies_claimed_at_the_same_instant_are_unpacked_by_one(db_url: URL) -> None:
+    """Workers (each with its own connection) take copies of one image at the same instant: the look for a twin
+    and the claim are one step, so exactly one copy starts unpacking and every other names it and stays queued."""
+    databases = [Database(db_url) for _ in range(6)]
+    try:
+        for image in "0123":
+            copies = [new_submission(databases[0], sha256=image * 64) for _ in databases]
+            barrier = threading.Barrier(len(databases))
+
+            def claim(database: Database, copy: SubmissionRecord, barrier: threading.Barrier = barrier) -> str | None:
+                barrier.wait()
+                return database.claim_image(copy)
+
+            with ThreadPoolExecutor(len(databases)) as pool:
+                twins = list(pool.map(claim, databases, copies))
+            started = [copy.id for copy, twin in zip(copies, twins, strict=True) if twin is None]
+            assert len(started) == 1
+            assert {twin for twin in twins if twin is not None} == set(started)
+            states = {copy.id: databases[0].get(copy.id).state for copy in copies}
+            assert states == {copy.id: S.UNPACKING if copy.id in started else S.QUEUED for copy in copies}
+    finally:
+        for database in databases:
+            database.close()
 
 
 def test_progress_counters(db: Database) -> None:

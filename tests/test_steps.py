@@ -239,10 +239,9 @@ def test_copies_waiting_for_each_other_cannot_deadlock(worker: Worker) -> None:
     """Only a submission under way is waited for, and a waiting one stays queued: of copies received in the same
     second (ids in any order), whichever starts first is waited for by the others, never the reverse."""
     copies = [worker.submit(BACKDOOR) for _ in range(3)]
-    for copy_id in copies:  # all queued: nobody is under way, so nobody waits
-        assert worker.database.twin_in_progress(worker.database.get(copy_id)) is None
-    started = copies[-1]
-    worker.unpack(started)
+    started = copies[-1]  # all queued: nobody is under way, so the first to claim the image does not wait
+    assert worker.database.claim_image(worker.database.get(started)) is None
+    assert worker.database.get(started).state is S.UNPACKING
     for copy_id in copies[:-1]:
         with pytest.raises(TwinInProgress, match=started):
             unpack_step(worker.database, worker.store, worker.settings, copy_id, wait_for_twin=True)
