@@ -1,8 +1,10 @@
 """Faults of the lab's own machinery during a triage: the broker restarted, the database gone for half a minute,
-the disk full, a blob rotted on disk, the same image submitted twice at once.
+the disk full, a worker's process OOM-killed by the kernel, a blob rotted on disk, the same image submitted twice
+at once.
 
 The broker and the database are a Redis server and a PostgreSQL cluster of this module's own (``tests/servers.py``),
-so stopping them disturbs no other test. A worker killed by the kernel (the OOM killer sends SIGKILL) is proved by
+so stopping them disturbs no other test. The OOM killer is the kernel's own, in a memory cgroup of the test's; a
+whole worker killed at once (a lost host) is
 ``tests/test_fleet.py::test_a_worker_killed_in_an_analysis_task_loses_nothing``.
 
 Each test's docstring ends with its ``Outcome:``, the line docs/security.md quotes.
@@ -15,8 +17,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +43,7 @@ from tests.workers import FWTRIAGE, Fleet, FleetError
 BIG = "linux-rootfs-backdoor.squashfs"  # ~300 unique blobs: dozens of analysis batches of a few files
 SMALL = "featurephone-sc6531e.pac"
 OUTAGE_SECONDS = 30
+MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory")
 _databases = itertools.count()
 
 
@@ -252,6 +257,50 @@ def test_disk_full_ends_that_submission_cleanly(make_fleet: Callable[..., Privat
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", limits=Limits())
+
+
+@contextmanager
+def memory_cgroup(limit: int) -> Iterator[Path]:
+    """A memory cgroup (v1) of its own that lets the processes moved into it allocate ``limit`` more bytes: what
+    they held before stays charged where it was, so their next allocations beyond it meet the kernel's OOM killer."""
+    group = MEMORY_CGROUPS / f"fwtriage-test-{uuid.uuid4().hex[:12]}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(limit))
+        yield group
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():  # survivors go back, or the group cannot go
+            (MEMORY_CGROUPS / "cgroup.procs").write_text(pid)
+        group.rmdir()
+
+
+def _oom_kills(group: Path) -> int:
+    """How many processes the kernel's OOM killer has killed in the group."""
+    counters = dict(line.split() for line in (group / "memory.oom_control").read_text().splitlines())
+    return int(counters["oom_kill"])
+
+
+def test_a_worker_process_killed_by_the_oom_killer(make_fleet: Callable[..., PrivateFleet], tmp_path: Path,
+                                                    sample_scans: Callable[[str], ScanOutcome]) -> None:
+    """In the middle of the analysis, the analysis worker's pool process (the one running the batch) is moved into
+    a memory cgroup with 1 MiB to spare, so the kernel's OOM killer kills it (SIGKILL) at its next allocations.
+
+    Outcome: the worker sees its pool process lost and the batch it held (unacknowledged) is delivered again to the
+    process started in its place; the kernel counted one OOM kill and the submission ends done with the scan's
+    report_digest.
+    """
+    fleet = make_fleet(tmp_path / "home", FWTRIAGE_BATCH_FILES="4")
+    fleet.start("unpack,report")
+    analyst = fleet.start("analyze")
+    (sid,) = fleet.submit(SAMPLES / "out" / BIG)
+    _wait_for_analysis_under_way(fleet, sid)
+    (pool,) = (pid for pid in analyst.pids() if pid != analyst.process.pid)
+    with memory_cgroup(limit=2**20) as group:
+        (group / "cgroup.procs").write_text(str(pool))
+        record = fleet.wait([sid], seconds=240)[sid]
+        assert _oom_kills(group) == 1, fleet.logs()
+    assert "exited with 'signal 9 (SIGKILL)'" in analyst.log.read_text()
+    _assert_done_as_scanned(record, sample_scans(BIG))
 
 
 def _corrupt(path: Path) -> None:
