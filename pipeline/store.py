@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK = 1 << 20
+HOLE_MIN = 64 * 1024  # shorter runs of zeros are written: a hole saves whole filesystem blocks only
+_ZEROS = bytes(CHUNK)
 
 
 class BlobCorrupted(Exception):
@@ -65,17 +67,29 @@ def file_sha256(path: Path) -> str:
 
 
 class BlobWriter:
-    """Streams bytes to a temporary file while hashing them."""
+    """Streams bytes to a temporary file while hashing them.
+
+    A piece of at least HOLE_MIN zero bytes is hashed and skipped over instead of written: the file gets a hole
+    (reads give the same zeros, the hash is the same) and takes no disk. Why: erased flash, empty partitions and
+    the holes of a sparse image are mostly zeros, and an image built to expand into gigabytes of them would
+    otherwise cost that much disk before the bytes budget stops it.
+    """
 
     def __init__(self, handle: BinaryIO, temp_path: Path) -> None:
         self._handle = handle
         self.temp_path = temp_path
         self._hash = hashlib.sha256()
         self.size = 0
+        self._ends_in_hole = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         with _full_store_raised():
-            self._handle.write(data)
+            if _all_zeros(data):
+                self._handle.seek(len(data), os.SEEK_CUR)
+                self._ends_in_hole = True
+            else:
+                self._handle.write(data)
+                self._ends_in_hole = False
         self._hash.update(data)
         self.size += len(data)
 
@@ -85,7 +99,16 @@ class BlobWriter:
 
     def flush(self) -> None:
         with _full_store_raised():
+            if self._ends_in_hole:  # a hole at the end is no byte of the file until its length says so
+                self._handle.truncate(self.size)
             self._handle.flush()
+
+
+def _all_zeros(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` is a piece of zeros worth a hole (compared with memcmp: ~10 µs a MiB, at once on data)."""
+    if not HOLE_MIN <= len(data) <= CHUNK or not isinstance(data, bytes | bytearray) or data[0] or data[-1]:
+        return False
+    return data == (_ZEROS if len(data) == CHUNK else bytes(len(data)))
 
 
 class BlobStore(Protocol):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import BlobCorrupted, LocalBlobStore
+from pipeline.store import CHUNK, HOLE_MIN, BlobCorrupted, LocalBlobStore
 
 
 def test_put_file_stores_under_sha256_read_only(tmp_path: Path) -> None:
@@ -69,3 +69,22 @@ def test_writer_interrupted_by_an_exception_leaves_no_temporary(tmp_path: Path) 
         writer.write(b"half a bomb")
         raise RuntimeError("quota")
     assert not list((tmp_path / "store" / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"head", bytes(CHUNK), bytes(HOLE_MIN), b"tail"],  # zeros inside: holes, data around them
+    [b"head", bytes(CHUNK), bytes(3 * HOLE_MIN)],  # zeros at the end: the file still has its length
+    [bytes(CHUNK)] * 4,  # nothing but zeros
+    [bytearray(CHUNK), b"\0" * (HOLE_MIN - 1), b"x"],  # a bytearray; a run too short for a hole is written
+])
+def test_runs_of_zeros_are_holes_that_read_back_as_zeros(tmp_path: Path, pieces: list[bytes]) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    data = b"".join(pieces)
+    with store.writer() as writer:
+        for piece in pieces:
+            writer.write(piece)
+        sha256 = store.commit(writer)
+    path = store.path(sha256)
+    assert sha256 == hashlib.sha256(data).hexdigest() and path.read_bytes() == data
+    assert path.stat().st_blocks * 512 <= len(data) - CHUNK + 4096  # the MiB of zeros takes no disk
+    store.verify(sha256)

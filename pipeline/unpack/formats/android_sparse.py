@@ -3,8 +3,9 @@
 ``system.img``, ``vendor.img`` and ``super.img`` of factory images and
 fastboot packages are usually sparse. The image is expanded into one member
 (``system.raw.img``) written in bounded pieces; DONT_CARE and FILL chunks
-are written out as data, so an image that claims terabytes of holes hits
-the image's total-bytes quota and stops there, recorded.
+are written out and counted like data (zeros become holes in the store,
+which take no disk), so an image that claims terabytes of them hits the
+image's total-bytes quota and stops there, recorded.
 
 Reference: AOSP ``system/core/libsparse/sparse_format.h`` (28-byte file
 header, magic 0xED26FF3A, 12-byte chunk headers, sizes in blocks).
