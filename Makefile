@@ -58,6 +58,7 @@ bench: samples
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/isolation.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/carve.py
 
 FUZZ_SECONDS ?= 60
 fuzz: samples  # every parser of ours under atheris for FUZZ_SECONDS each; crashes saved in fuzz/crashes/
