@@ -123,17 +123,17 @@ class BatchOutcome:
 
 
 def analyze_step(database: Database, submission_id: str, targets: Sequence[Target],
-                 seconds: float | None = None) -> BatchOutcome:
+                 seconds: float | None = None, interrupts: tuple[type[BaseException], ...] = ()) -> BatchOutcome:
     """Analyse one batch of a submission's blobs into the shared cache, recording failures and counters.
 
     ``seconds`` is the batch's time budget (None or 0: none, as for Celery's time limits): analyzers not started
     by then are recorded as not analysed (the report says so) rather than left for a hard time limit to kill the
-    worker in the middle of a file.
+    worker in the middle of a file; one that the time limit's exception (``interrupts``) stops is recorded so too.
     """
     if database.get(submission_id).state is SubmissionState.FAILED:
         return BatchOutcome(len(targets), 0, 0, 0)  # nobody will read these results: spare the workers
     deadline = time.monotonic() + seconds if seconds else None
-    analysis = analyze_targets(targets, cache=database, workers=1, deadline=deadline)
+    analysis = analyze_targets(targets, cache=database, workers=1, deadline=deadline, interrupts=interrupts)
     database.record_analysis_issues(submission_id, [(i.sha256, i.path, i.analyzer, i.error)
                                                     for i in analysis.issues])
     counted = database.count_analysis(submission_id, analysis.calls, analysis.reused, len(targets),

@@ -179,7 +179,8 @@ def analyze(submission_id: str, batch: list[dict[str, Any]]) -> dict[str, int]:
     ctx = context()
     targets = [target_of_message(message, ctx.store) for message in batch]
     try:
-        outcome = analyze_step(ctx.database, submission_id, targets, fleet.analyze_seconds * ANALYZE_BUDGET_SHARE)
+        outcome = analyze_step(ctx.database, submission_id, targets, fleet.analyze_seconds * ANALYZE_BUDGET_SHARE,
+                               interrupts=(SoftTimeLimitExceeded,))
     except Exception as exc:
         if not _soft_time_limit(exc):
             raise

@@ -137,11 +137,15 @@ def blob_damage(target: Target) -> str | None:
 def analyze_target(target: Target, analyzers: Iterable[Analyzer],
                    cached: Mapping[str, list[Finding]] | None = None,
                    settled: Mapping[str, AnalysisIssue] | None = None,
-                   deadline: float | None = None) -> TargetResult:
+                   deadline: float | None = None,
+                   interrupts: tuple[type[BaseException], ...] = ()) -> TargetResult:
     """Every accepting analyzer on one target, but those whose findings are ``cached`` and those whose failure
     is already ``settled`` (both by analyzer name); findings sorted, failures recorded (never cached: a later
     version may do better), never raised. Past ``deadline`` (``time.monotonic()``) nothing more is started.
-    The blob is verified before the first analyzer runs; a damaged one is recorded as an issue of each analyzer."""
+    The blob is verified before the first analyzer runs; a damaged one is recorded as an issue of each analyzer.
+
+    ``interrupts`` are the exceptions a time limit raises inside whatever runs (a Celery task's soft limit): an
+    analyzer they stop is recorded as not analysed, not as a bug of its own, and nothing more is started."""
     result = TargetResult([], [], {})
     damage: str | None = None
     verified = False
@@ -168,6 +172,11 @@ def analyze_target(target: Target, analyzers: Iterable[Analyzer],
         except AnalyzerFailed as exc:
             result.issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name, str(exc)))
             continue
+        except interrupts:
+            result.issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name,
+                                               "not analysed: the analysis time limit interrupted it"))
+            deadline = 0.0  # the time is up: the other analyzers are not started
+            continue
         except Exception as exc:  # a bug or a hostile file must not cost the other files their analysis
             result.issues.append(AnalysisIssue(target.sha256, target.name, analyzer.name,
                                                f"internal error: {type(exc).__name__}: {exc}"))
@@ -181,13 +190,14 @@ def analyze_target(target: Target, analyzers: Iterable[Analyzer],
 def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | None = None,
                     progress: Progress | None = None, workers: int | None = None,
                     cache: ResultCache | None = None, settled: Sequence[AnalysisIssue] = (),
-                    deadline: float | None = None) -> Analysis:
+                    deadline: float | None = None, interrupts: tuple[type[BaseException], ...] = ()) -> Analysis:
     """Analyse the given targets on a thread pool; the result does not depend on the scheduling.
 
     With a ``cache``, findings already computed for a (blob, analyzer, version, configuration) are reused
     and the new ones remembered, so the same busybox in 300 images is analysed once. ``settled`` failures
     (recorded by an earlier pass over the same targets) are reported again instead of being retried; past
-    ``deadline`` the remaining (blob, analyzer) pairs are recorded as not analysed.
+    ``deadline`` the remaining (blob, analyzer) pairs are recorded as not analysed, as is an analyzer stopped by
+    one of the ``interrupts`` (see ``analyze_target``).
     """
     chosen = tuple(analyzers) if analyzers is not None else registered_analyzers()
     analysis = Analysis(targets=len(targets), bytes=sum(t.size for t in targets))
@@ -203,7 +213,7 @@ def analyze_targets(targets: Sequence[Target], analyzers: Sequence[Analyzer] | N
     workers = workers or os.cpu_count() or 1
 
     def run(target: Target) -> TargetResult:
-        return analyze_target(target, chosen, cached[target.sha256], failed.get(target.sha256), deadline)
+        return analyze_target(target, chosen, cached[target.sha256], failed.get(target.sha256), deadline, interrupts)
 
     # One worker runs in the calling thread: a signal-driven time limit (a Celery task's) then interrupts the
     # analyzer itself, which records it, instead of a thread that is only waiting for the pool.
